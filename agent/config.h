@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buildconf.h"
+
 #define CONFIG_MAX_LIST 32		/* items in a comma-separated list */
 #define CONFIG_MAX_LINE 4096		/* bytes in one line of the file */
 #define CONFIG_MAX_FILE (1024 * 1024)	/* bytes in the whole file */

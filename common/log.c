@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "log.h"
@@ -14,6 +15,8 @@ void log_init(enum log_level level, enum log_target target)
 {
 	log_level = level;
 	log_target = target;
+	if (target == LOG_TARGET_SYSLOG)
+		openlog("researchd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
 void log_set_level(enum log_level level)
@@ -67,6 +70,10 @@ static void log_write(enum log_level level, const char *suffix, const char *fmt,
 	for (n = 0; msg[n] != '\0'; n++)
 		if (msg[n] == '\n' || msg[n] == '\r')
 			msg[n] = ' ';
+	if (log_target == LOG_TARGET_SYSLOG) {
+		syslog((int)level, "%s%s%s", msg, suffix ? ": " : "", suffix ? suffix : "");
+		return;
+	}
 	if (log_target == LOG_TARGET_JOURNAL) {
 		fprintf(stderr, "<%d>%s%s%s\n", (int)level, msg, suffix ? ": " : "",
 		    suffix ? suffix : "");

@@ -16,6 +16,7 @@ enum log_level {
 enum log_target {
 	LOG_TARGET_STDERR,	/* human: "2026-11-22 09:40:01 warn: ..." */
 	LOG_TARGET_JOURNAL,	/* "<4>..." for journald's stream parser */
+	LOG_TARGET_SYSLOG,	/* syslog(3), when detached */
 };
 
 void log_init(enum log_level level, enum log_target target);

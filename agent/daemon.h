@@ -1,0 +1,27 @@
+/* The daemon's top-level state, shared by the agent's modules. */
+#ifndef RESEARCHD_DAEMON_H
+#define RESEARCHD_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct config;
+struct store;
+struct effects;
+struct jobs;
+struct server;
+
+struct daemon {
+	uv_loop_t *loop;
+	struct config *config;	/* replaced whole on a good reload */
+	char *config_path;	/* NULL: built-in defaults */
+	struct store *store;
+	struct effects *effects;
+	struct jobs *jobs;
+	struct server *server;
+	int64_t start_ms;
+	bool stopping;
+};
+
+#endif

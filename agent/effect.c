@@ -1,0 +1,423 @@
+/* The effects layer: durable execution of costly side effects (see
+ * effect.h). Everything runs on the loop thread. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "effect.h"
+#include "json.h"
+#include "store.h"
+#include "str.h"
+#include "xmalloc.h"
+
+struct effect_call {
+	struct effect_exec *x;
+	int64_t job_id;
+	effect_done_fn done;
+	void *userdata;
+	struct effect_call *next;
+};
+
+struct effect_exec {
+	struct effects *e;
+	const struct effect_kind *kind;
+	uint8_t key[HASH_BYTES];
+	char *request_text;	/* canonical JSON, as hashed and stored */
+	json_t *request;
+	struct effect_call *waiters;
+	int64_t start_ms;	/* monotonic */
+	void *data;		/* the executor's */
+	/* An outcome reported while start() is still on the stack. */
+	bool starting, has_outcome;
+	int outcome_r;
+	json_t *outcome_result, *outcome_cost;
+	struct effect_exec *next;
+};
+
+struct effects {
+	uv_loop_t *loop;
+	struct store *store;
+	struct effect_kind kinds[EFFECT_MAX_KINDS];
+	size_t nkinds;
+	struct effect_exec *inflight;
+	unsigned n_inflight;
+	struct effects_stats stats;
+	effects_stored_fn stored;
+	void *stored_userdata;
+	bool draining;
+};
+
+static int clock_start(struct effect_exec *x, const json_t *request, void *userdata)
+{
+	effect_exec_done(x, 0, json_pack("{s:I}", "ms", (json_int_t)time_now_ms()), NULL);
+	return 0;
+}
+
+static void clock_cancel(struct effect_exec *x, void *userdata)
+{
+}
+
+/* The clock is an effect so that deadline decisions replay identically. */
+static const struct effect_kind effect_kind_clock = {
+	.name = "clock.now",
+	.start = clock_start,
+	.cancel = clock_cancel,
+};
+
+int effects_new(uv_loop_t *loop, struct store *store, struct effects **ret)
+{
+	struct effects *e = xcalloc(1, sizeof(*e));
+	int r;
+
+	e->loop = loop;
+	e->store = store;
+	r = effects_register(e, &effect_kind_clock);
+	if (r < 0) {
+		free(e);
+		return r;
+	}
+	*ret = e;
+	return 0;
+}
+
+static void effect_exec_free(struct effect_exec *x)
+{
+	free(x->request_text);
+	if (x->request)
+		json_decref(x->request);
+	if (x->outcome_result)
+		json_decref(x->outcome_result);
+	if (x->outcome_cost)
+		json_decref(x->outcome_cost);
+	free(x);
+}
+
+static void effects_unlink(struct effects *e, struct effect_exec *x)
+{
+	for (struct effect_exec **p = &e->inflight; *p; p = &(*p)->next) {
+		if (*p == x) {
+			*p = x->next;
+			e->n_inflight--;
+			return;
+		}
+	}
+}
+
+struct effects *effects_free(struct effects *e)
+{
+	if (e == NULL)
+		return NULL;
+	while (e->inflight) {
+		struct effect_exec *x = e->inflight;
+
+		/* Waiters get -ECANCELED; the last one cancels and frees x. */
+		effect_call_cancel(x->waiters);
+	}
+	free(e);
+	return NULL;
+}
+
+int effects_register(struct effects *e, const struct effect_kind *kind)
+{
+	if (kind->name == NULL || strlen(kind->name) > EFFECT_MAX_KIND_LEN ||
+	    kind->start == NULL || kind->cancel == NULL)
+		return -EINVAL;
+	for (size_t i = 0; i < e->nkinds; i++)
+		if (strcmp(e->kinds[i].name, kind->name) == 0)
+			return -EEXIST;
+	if (e->nkinds == EFFECT_MAX_KINDS)
+		return -ENOSPC;
+	e->kinds[e->nkinds++] = *kind;
+	return 0;
+}
+
+void effects_set_stored_hook(struct effects *e, effects_stored_fn fn, void *userdata)
+{
+	e->stored = fn;
+	e->stored_userdata = userdata;
+}
+
+void effects_get_stats(const struct effects *e, struct effects_stats *ret)
+{
+	*ret = e->stats;
+}
+
+unsigned effects_in_flight(const struct effects *e)
+{
+	return e->n_inflight;
+}
+
+void effects_drain(struct effects *e)
+{
+	e->draining = true;
+}
+
+static const struct effect_kind *effects_kind(struct effects *e, const char *name)
+{
+	for (size_t i = 0; i < e->nkinds; i++)
+		if (strcmp(e->kinds[i].name, name) == 0)
+			return &e->kinds[i];
+	return NULL;
+}
+
+static void effect_key_text(const char *kind, const char *request_text, uint8_t out[HASH_BYTES])
+{
+	struct hash_state *h = hash_new();
+
+	hash_part(h, kind, strlen(kind));
+	hash_part(h, request_text, strlen(request_text));
+	hash_final(h, out);
+}
+
+void effect_key(const char *kind, const json_t *request, uint8_t out[HASH_BYTES])
+{
+	char *text = json_canonical(request);
+
+	effect_key_text(kind, text, out);
+	free(text);
+}
+
+void effect_exec_set_data(struct effect_exec *x, void *data)
+{
+	x->data = data;
+}
+
+void *effect_exec_get_data(struct effect_exec *x)
+{
+	return x->data;
+}
+
+uv_loop_t *effect_exec_loop(struct effect_exec *x)
+{
+	return x->e->loop;
+}
+
+static json_t *effect_event_data(const struct effect_exec *x, const char *kind,
+    const uint8_t key[HASH_BYTES], bool replayed, int64_t ms)
+{
+	char hex[HASH_HEX_LEN + 1];
+
+	hash_hex(key, hex);
+	hex[16] = '\0';
+	return json_pack("{s:s, s:s, s:b, s:I}", "kind", kind, "key", hex,
+	    "replayed", replayed, "ms", (json_int_t)ms);
+}
+
+/* Store the result for every job waiting on x, with the job's progress, in
+ * one transaction. */
+static int effect_store(struct effects *e, struct effect_exec *x, const json_t *result,
+    const json_t *cost, int64_t ms)
+{
+	int64_t now = time_now_ms();
+	int r;
+
+	r = store_begin(e->store);
+	if (r < 0)
+		return r;
+	for (struct effect_call *c = x->waiters; c; c = c->next) {
+		json_t *usage, *data;
+		bool seen = false;
+
+		for (struct effect_call *p = x->waiters; p != c; p = p->next)
+			seen = seen || p->job_id == c->job_id;
+		if (seen)
+			continue;
+		r = store_effect_put(e->store, c->job_id, x->key, x->kind->name, x->request_text,
+		    result, ms, now);
+		if (r < 0)
+			goto fail;
+		usage = cost ? json_deep_copy(cost) : json_object();
+		json_object_set_new(usage, "effects", json_integer(1));
+		r = store_job_add_usage(e->store, c->job_id, usage, now);
+		json_decref(usage);
+		if (r < 0)
+			goto fail;
+		data = effect_event_data(x, x->kind->name, x->key, false, ms);
+		r = store_event_append(e->store, c->job_id, now, "effect", data, NULL);
+		json_decref(data);
+		if (r < 0)
+			goto fail;
+	}
+	return store_commit(e->store);
+fail:
+	store_rollback(e->store);
+	return r;
+}
+
+static void effect_exec_complete(struct effect_exec *x, int r, json_t *result, json_t *cost)
+{
+	struct effects *e = x->e;
+	struct effect_call *c, *next;
+	int64_t ms = time_mono_ms() - x->start_ms;
+
+	effects_unlink(e, x);
+	if (r == 0 && result == NULL)
+		r = -EINVAL;
+	if (r == 0)
+		r = effect_store(e, x, result, cost, ms);
+	if (r < 0)
+		e->stats.failed++;
+	/* Detach the waiters first: their callbacks may start new effects. */
+	c = x->waiters;
+	x->waiters = NULL;
+	for (; c; c = next) {
+		int64_t job = c->job_id;
+
+		next = c->next;
+		c->done(c, r, r == 0 ? result : NULL, false, c->userdata);
+		free(c);
+		if (r == 0 && e->stored)
+			e->stored(job, e->stored_userdata);
+	}
+	if (result)
+		json_decref(result);
+	if (cost)
+		json_decref(cost);
+	effect_exec_free(x);
+}
+
+void effect_exec_done(struct effect_exec *x, int r, json_t *result, json_t *cost)
+{
+	if (x->starting) {
+		x->has_outcome = true;
+		x->outcome_r = r;
+		x->outcome_result = result;
+		x->outcome_cost = cost;
+		return;
+	}
+	effect_exec_complete(x, r, result, cost);
+}
+
+int effect_run(struct effects *e, int64_t job_id, const char *kind, const json_t *request,
+    effect_done_fn done, void *userdata, struct effect_call **ret)
+{
+	const struct effect_kind *k = effects_kind(e, kind);
+	struct effect_exec *x;
+	struct effect_call *c;
+	uint8_t key[HASH_BYTES];
+	json_t *stored = NULL;
+	char *text;
+	int r;
+
+	if (k == NULL)
+		return -EOPNOTSUPP;
+	text = json_canonical(request);
+	effect_key_text(kind, text, key);
+
+	r = store_effect_get(e->store, job_id, key, &stored);
+	if (r == 0) {
+		json_t *data = effect_event_data(NULL, kind, key, true, 0);
+
+		free(text);
+		e->stats.replayed++;
+		if (store_event_append(e->store, job_id, time_now_ms(), "effect", data, NULL) == 0 &&
+		    e->stored)
+			e->stored(job_id, e->stored_userdata);
+		json_decref(data);
+		*ret = NULL;
+		done(NULL, 0, stored, true, userdata);
+		json_decref(stored);
+		return 0;
+	}
+	if (r != -ENOENT) {
+		free(text);
+		return r;
+	}
+	if (e->draining) {
+		free(text);
+		return -ESHUTDOWN;
+	}
+
+	c = xcalloc(1, sizeof(*c));
+	c->job_id = job_id;
+	c->done = done;
+	c->userdata = userdata;
+
+	for (x = e->inflight; x; x = x->next) {
+		if (x->kind == k && memcmp(x->key, key, HASH_BYTES) == 0) {
+			free(text);
+			c->x = x;
+			c->next = x->waiters;
+			x->waiters = c;
+			e->stats.shared++;
+			*ret = c;
+			return 0;
+		}
+	}
+
+	x = xcalloc(1, sizeof(*x));
+	x->e = e;
+	x->kind = k;
+	memcpy(x->key, key, HASH_BYTES);
+	x->request_text = text;
+	x->request = json_deep_copy(request);
+	x->start_ms = time_mono_ms();
+	x->waiters = c;
+	c->x = x;
+	x->next = e->inflight;
+	e->inflight = x;
+	e->n_inflight++;
+	e->stats.run++;
+
+	x->starting = true;
+	r = k->start(x, x->request, k->userdata);
+	x->starting = false;
+	if (r < 0 && !x->has_outcome) {
+		/* Nothing ran: the caller hears it from the return value. */
+		effects_unlink(e, x);
+		e->stats.failed++;
+		free(c);
+		effect_exec_free(x);
+		return r;
+	}
+	if (x->has_outcome) {
+		json_t *result = x->outcome_result, *cost = x->outcome_cost;
+
+		x->outcome_result = x->outcome_cost = NULL;
+		*ret = NULL;
+		effect_exec_complete(x, x->outcome_r, result, cost);
+		return 0;
+	}
+	*ret = c;
+	return 0;
+}
+
+void effect_call_cancel(struct effect_call *c)
+{
+	struct effect_exec *x = c->x;
+	struct effects *e = x->e;
+
+	for (struct effect_call **p = &x->waiters; *p; p = &(*p)->next) {
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	}
+	c->done(c, -ECANCELED, NULL, false, c->userdata);
+	free(c);
+	if (x->waiters == NULL) {
+		effects_unlink(e, x);
+		x->kind->cancel(x, x->kind->userdata);
+		effect_exec_free(x);
+	}
+}
+
+void effects_cancel_job(struct effects *e, int64_t job_id)
+{
+	bool again = true;
+
+	/* Each cancel may free an exec and its list: rescan from the head. */
+	while (again) {
+		again = false;
+		for (struct effect_exec *x = e->inflight; x && !again; x = x->next) {
+			for (struct effect_call *c = x->waiters; c; c = c->next) {
+				if (c->job_id == job_id) {
+					effect_call_cancel(c);
+					again = true;
+					break;
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,94 @@
+/* The effects layer: durable execution of costly side effects.
+ *
+ * An effect (a model call, a search, a page fetch, a sandbox run, a clock
+ * reading) is identified by key = BLAKE2b(kind, canonical request JSON).
+ * effect_run() first looks the key up in the job's stored effects: a hit
+ * replays the stored result without running anything. A miss runs the kind's
+ * registered executor; its result is stored in the same transaction as the
+ * job's progress (an event and the usage counters), then handed to the
+ * caller. Identical requests in flight at once run once and every caller
+ * gets the result. After a crash a job's planner runs again from the start
+ * and only the effects that never stored a result run again. */
+#ifndef RESEARCHD_EFFECT_H
+#define RESEARCHD_EFFECT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hash.h"
+
+struct effects;
+struct effect_exec;
+struct store;
+struct uv_loop_s;
+
+#define EFFECT_MAX_KINDS 32
+#define EFFECT_MAX_KIND_LEN 32
+#define EFFECT_MAX_RESULT (64 * 1024 * 1024)	/* bytes of one stored result */
+
+/* An executor runs one effect. start() begins the work (asynchronously, on
+ * the loop) and later calls effect_exec_done() exactly once, unless
+ * cancel() was called first; cancel() must stop the work and not call done.
+ * A result (a JSON value) is stored and replayed forever: encode permanent
+ * failures such as an HTTP 404 inside it. A negative errno instead means a
+ * transient failure (timeout, server down): nothing is stored and the next
+ * run tries again. */
+struct effect_kind {
+	const char *name;	/* "llm.chat", "web.fetch", "sandbox.run", ... */
+	int (*start)(struct effect_exec *x, const json_t *request, void *userdata);
+	void (*cancel)(struct effect_exec *x, void *userdata);
+	void *userdata;
+};
+
+/* Per-executor-run state for the executor's own use. */
+void effect_exec_set_data(struct effect_exec *x, void *data);
+void *effect_exec_get_data(struct effect_exec *x);
+struct uv_loop_s *effect_exec_loop(struct effect_exec *x);
+/* Report the outcome: r == 0 with a result (reference stolen), or r < 0.
+ * cost, optional (stolen), is an object of integer counters ({"tokens":N,
+ * "fetches":1, ...}) added to the job's usage in the same transaction. */
+void effect_exec_done(struct effect_exec *x, int r, json_t *result, json_t *cost);
+
+/* A caller's handle for one effect_run(). */
+struct effect_call;
+
+/* Called once with r == 0 and a borrowed result, or a negative errno
+ * (-ECANCELED after effect_call_cancel). replayed tells whether the result
+ * came from the store. */
+typedef void (*effect_done_fn)(struct effect_call *c, int r, const json_t *result,
+    bool replayed, void *userdata);
+
+struct effects_stats {
+	uint64_t run;		/* executors started */
+	uint64_t replayed;	/* results served from the store */
+	uint64_t shared;	/* callers that joined an identical effect in flight */
+	uint64_t failed;	/* executors that ended in an error */
+};
+
+int effects_new(struct uv_loop_s *loop, struct store *store, struct effects **ret);
+struct effects *effects_free(struct effects *e);
+int effects_register(struct effects *e, const struct effect_kind *kind);
+/* Called after results (and their events) for job_id were committed. */
+typedef void (*effects_stored_fn)(int64_t job_id, void *userdata);
+void effects_set_stored_hook(struct effects *e, effects_stored_fn fn, void *userdata);
+/* Shutdown: effects in flight finish and store; new ones get -ESHUTDOWN. */
+void effects_drain(struct effects *e);
+void effects_get_stats(const struct effects *e, struct effects_stats *ret);
+/* In-flight executions (not counting waiters). */
+unsigned effects_in_flight(const struct effects *e);
+
+/* Compute the effect id of (kind, request). */
+void effect_key(const char *kind, const json_t *request, uint8_t out[HASH_BYTES]);
+
+/* Run (or replay) an effect for job_id. A replay completes synchronously:
+ * done is called before effect_run returns, with *ret set to NULL. */
+int effect_run(struct effects *e, int64_t job_id, const char *kind, const json_t *request,
+    effect_done_fn done, void *userdata, struct effect_call **ret);
+/* Stop waiting: done is called with -ECANCELED before this returns. The
+ * executor is cancelled once no caller waits for it. */
+void effect_call_cancel(struct effect_call *c);
+/* Cancel every call of a job (job cancelled, paused, or daemon stopping). */
+void effects_cancel_job(struct effects *e, int64_t job_id);
+
+#endif

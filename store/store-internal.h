@@ -1,0 +1,48 @@
+/* Shared between the store's files: the handle and its prepared statements. */
+#ifndef RESEARCHD_STORE_INTERNAL_H
+#define RESEARCHD_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+enum store_stmt_id {
+	STMT_BEGIN,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_JOB_INSERT,
+	STMT_JOB_GET,
+	STMT_JOB_SET_STATE,
+	STMT_JOB_GET_USAGE,
+	STMT_JOB_SET_USAGE,
+	STMT_JOB_LIST,
+	STMT_JOB_IDS,
+	STMT_JOB_COUNT,
+	STMT_EVENT_LAST,
+	STMT_EVENT_INSERT,
+	STMT_EVENT_LIST,
+	STMT_EFFECT_GET,
+	STMT_EFFECT_PUT,
+	STMT_EFFECT_COUNT,
+	STMT_REPORT_PUT,
+	STMT_REPORT_GET,
+	_STMT_MAX,
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[_STMT_MAX];
+	int txn_depth;
+};
+
+/* The statement, prepared on first use and reset for reuse; NULL on error. */
+sqlite3_stmt *store_stmt(struct store *s, enum store_stmt_id id);
+/* Map an SQLite result code to a negative errno. */
+int store_errno(int rc);
+int store_bind_text(sqlite3_stmt *st, const char *name, const char *v);
+int store_bind_int(sqlite3_stmt *st, const char *name, int64_t v);
+int store_bind_blob(sqlite3_stmt *st, const char *name, const void *p, size_t n);
+/* Step a statement expected to finish (no rows); resets it. */
+int store_step_done(sqlite3_stmt *st);
+
+#endif

@@ -1,0 +1,337 @@
+/* The store: opening, migrations by PRAGMA user_version, statements,
+ * transactions. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store-internal.h"
+#include "xmalloc.h"
+
+/* Migration i brings the schema from version i to i + 1. Never edit one that
+ * has shipped: append a new one. */
+static const char *const store_migrations[] = {
+	/* 1: jobs, their append-only event log, stored effects, reports */
+	"CREATE TABLE jobs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  owner INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  question TEXT NOT NULL,"
+	"  options TEXT NOT NULL DEFAULT '{}',"
+	"  state TEXT NOT NULL CHECK (state IN"
+	"    ('queued','running','paused','done','failed','cancelled')),"
+	"  message TEXT,"
+	"  usage TEXT NOT NULL DEFAULT '{}',"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  started INTEGER,"
+	"  finished INTEGER"
+	");"
+	"CREATE INDEX jobs_state ON jobs(state, id);"
+	"CREATE INDEX jobs_owner ON jobs(owner, id);"
+	"CREATE TABLE job_events ("
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+	"  seq INTEGER NOT NULL,"
+	"  time INTEGER NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  data TEXT NOT NULL,"
+	"  hash BLOB NOT NULL,"
+	"  PRIMARY KEY (job_id, seq)"
+	") WITHOUT ROWID;"
+	"CREATE TRIGGER job_events_append_only_update BEFORE UPDATE ON job_events"
+	"  BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;"
+	"CREATE TRIGGER job_events_append_only_delete BEFORE DELETE ON job_events"
+	"  BEGIN SELECT RAISE(ABORT, 'job_events is append-only'); END;"
+	"CREATE TABLE effects ("
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+	"  key BLOB NOT NULL CHECK (length(key) = 32),"
+	"  kind TEXT NOT NULL,"
+	"  request TEXT NOT NULL,"
+	"  result TEXT NOT NULL,"
+	"  ms INTEGER NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  PRIMARY KEY (job_id, key)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE reports ("
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+	"  format TEXT NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  PRIMARY KEY (job_id, format)"
+	");",
+};
+
+#define STORE_MIGRATIONS ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
+
+static const char *const store_sql[_STMT_MAX] = {
+	[STMT_BEGIN] = "BEGIN IMMEDIATE",
+	[STMT_COMMIT] = "COMMIT",
+	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_JOB_INSERT] =
+	    "INSERT INTO jobs (owner, kind, question, options, state, created, updated)"
+	    " VALUES (:owner, :kind, :question, :options, :state, :now, :now)",
+	[STMT_JOB_GET] =
+	    "SELECT id, owner, kind, question, options, state, message, usage, created, updated,"
+	    " started, finished, (SELECT count(*) FROM job_events e WHERE e.job_id = jobs.id)"
+	    " FROM jobs WHERE id = :id",
+	[STMT_JOB_SET_STATE] =
+	    "UPDATE jobs SET state = :state, message = :message, updated = :now,"
+	    " started = CASE WHEN :state = 'running' AND started IS NULL THEN :now ELSE started END,"
+	    " finished = CASE WHEN :state IN ('done','failed','cancelled') THEN :now ELSE NULL END"
+	    " WHERE id = :id",
+	[STMT_JOB_GET_USAGE] = "SELECT usage FROM jobs WHERE id = :id",
+	[STMT_JOB_SET_USAGE] = "UPDATE jobs SET usage = :usage, updated = :now WHERE id = :id",
+	[STMT_JOB_LIST] =
+	    "SELECT * FROM (SELECT id, owner, kind, question, options, state, message, usage,"
+	    " created, updated, started, finished,"
+	    " (SELECT count(*) FROM job_events e WHERE e.job_id = jobs.id)"
+	    " FROM jobs WHERE (:owner < 0 OR owner = :owner) AND (:state IS NULL OR state = :state)"
+	    " ORDER BY id DESC LIMIT :limit) ORDER BY id ASC",
+	[STMT_JOB_IDS] = "SELECT id FROM jobs WHERE state = :state ORDER BY id ASC LIMIT :limit",
+	[STMT_JOB_COUNT] = "SELECT state, count(*) FROM jobs GROUP BY state",
+	[STMT_EVENT_LAST] =
+	    "SELECT seq, hash FROM job_events WHERE job_id = :job ORDER BY seq DESC LIMIT 1",
+	[STMT_EVENT_INSERT] =
+	    "INSERT INTO job_events (job_id, seq, time, type, data, hash)"
+	    " VALUES (:job, :seq, :time, :type, :data, :hash)",
+	[STMT_EVENT_LIST] =
+	    "SELECT seq, time, type, data, hash FROM job_events"
+	    " WHERE job_id = :job AND seq > :since ORDER BY seq ASC LIMIT :limit",
+	[STMT_EFFECT_GET] = "SELECT result FROM effects WHERE job_id = :job AND key = :key",
+	[STMT_EFFECT_PUT] =
+	    "INSERT INTO effects (job_id, key, kind, request, result, ms, created)"
+	    " VALUES (:job, :key, :kind, :request, :result, :ms, :now)",
+	[STMT_EFFECT_COUNT] = "SELECT count(*) FROM effects WHERE job_id = :job",
+	[STMT_REPORT_PUT] =
+	    "INSERT OR REPLACE INTO reports (job_id, format, body, created)"
+	    " VALUES (:job, :format, :body, :now)",
+	[STMT_REPORT_GET] = "SELECT body FROM reports WHERE job_id = :job AND format = :format",
+};
+
+int store_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK: case SQLITE_DONE: case SQLITE_ROW: return 0;
+	case SQLITE_BUSY: case SQLITE_LOCKED: return -EBUSY;
+	case SQLITE_NOMEM: return -ENOMEM;
+	case SQLITE_READONLY: case SQLITE_PERM: case SQLITE_AUTH: return -EACCES;
+	case SQLITE_CONSTRAINT: return -EEXIST;
+	case SQLITE_FULL: return -ENOSPC;
+	case SQLITE_CANTOPEN: return -ENOENT;
+	case SQLITE_TOOBIG: return -E2BIG;
+	case SQLITE_CORRUPT: case SQLITE_NOTADB: return -EBADMSG;
+	case SQLITE_MISMATCH: case SQLITE_RANGE: return -EINVAL;
+	default: return -EIO;
+	}
+}
+
+sqlite3_stmt *store_stmt(struct store *s, enum store_stmt_id id)
+{
+	sqlite3_stmt *st = s->stmt[id];
+
+	if (st == NULL) {
+		if (sqlite3_prepare_v3(s->db, store_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+		    &st, NULL) != SQLITE_OK)
+			return NULL;
+		s->stmt[id] = st;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+static int store_bind_index(sqlite3_stmt *st, const char *name)
+{
+	int i = sqlite3_bind_parameter_index(st, name);
+	return i > 0 ? i : -EINVAL;
+}
+
+int store_bind_text(sqlite3_stmt *st, const char *name, const char *v)
+{
+	int i = store_bind_index(st, name);
+
+	if (i < 0)
+		return i;
+	if (v == NULL)
+		return store_errno(sqlite3_bind_null(st, i));
+	return store_errno(sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT));
+}
+
+int store_bind_int(sqlite3_stmt *st, const char *name, int64_t v)
+{
+	int i = store_bind_index(st, name);
+	return i < 0 ? i : store_errno(sqlite3_bind_int64(st, i, v));
+}
+
+int store_bind_blob(sqlite3_stmt *st, const char *name, const void *p, size_t n)
+{
+	int i = store_bind_index(st, name);
+	return i < 0 ? i : store_errno(sqlite3_bind_blob64(st, i, p, n, SQLITE_TRANSIENT));
+}
+
+int store_step_done(sqlite3_stmt *st)
+{
+	int rc;
+
+	if (st == NULL)
+		return -EIO;
+	rc = sqlite3_step(st);
+	int r = rc == SQLITE_DONE ? 0 : store_errno(rc);
+
+	if (rc == SQLITE_ROW)
+		r = -EINVAL;
+	sqlite3_reset(st);
+	return r;
+}
+
+const char *store_errmsg(struct store *s)
+{
+	return s && s->db ? sqlite3_errmsg(s->db) : "no database";
+}
+
+static int store_exec(struct store *s, const char *sql)
+{
+	return store_errno(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
+}
+
+int store_schema_latest(void)
+{
+	return STORE_MIGRATIONS;
+}
+
+int store_schema_version(struct store *s, int *ret)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_errno(rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : store_errno(rc);
+}
+
+static int store_migrate(struct store *s)
+{
+	char sql[64];
+	int version, r;
+
+	r = store_exec(s, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	r = store_schema_version(s, &version);
+	if (r < 0)
+		goto fail;
+	if (version > STORE_MIGRATIONS) {
+		r = -EPROTONOSUPPORT;
+		goto fail;
+	}
+	for (int v = version; v < STORE_MIGRATIONS; v++) {
+		r = store_exec(s, store_migrations[v]);
+		if (r < 0)
+			goto fail;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_MIGRATIONS);
+	r = store_exec(s, sql);
+	if (r < 0)
+		goto fail;
+	return store_exec(s, "COMMIT");
+fail:
+	store_exec(s, "ROLLBACK");
+	return r;
+}
+
+int store_open(const char *path, struct store **ret)
+{
+	struct store *s = xcalloc(1, sizeof(*s));
+	int rc, r;
+
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	    SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
+	if (rc != SQLITE_OK) {
+		r = store_errno(rc);
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+	r = store_exec(s, "PRAGMA journal_mode = WAL");
+	if (r < 0)
+		goto fail;
+	r = store_exec(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+	    " PRAGMA trusted_schema = OFF");
+	if (r < 0)
+		goto fail;
+	/* Refuse defensive-off tricks from a planted database file. */
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	r = store_migrate(s);
+	if (r < 0)
+		goto fail;
+	*ret = s;
+	return 0;
+fail:
+	store_close(s);
+	return r;
+}
+
+struct store *store_close(struct store *s)
+{
+	if (s == NULL)
+		return NULL;
+	for (int i = 0; i < _STMT_MAX; i++)
+		sqlite3_finalize(s->stmt[i]);
+	if (s->db)
+		sqlite3_close(s->db);
+	free(s);
+	return NULL;
+}
+
+int64_t store_db_bytes(struct store *s)
+{
+	sqlite3_stmt *st;
+	int64_t n = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT page_count * page_size FROM pragma_page_count(),"
+	    " pragma_page_size()", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+int store_begin(struct store *s)
+{
+	int r;
+
+	if (s->txn_depth++ > 0)
+		return 0;
+	r = store_step_done(store_stmt(s, STMT_BEGIN));
+	if (r < 0)
+		s->txn_depth = 0;
+	return r;
+}
+
+int store_commit(struct store *s)
+{
+	int r;
+
+	if (s->txn_depth == 0)
+		return -EINVAL;
+	if (--s->txn_depth > 0)
+		return 0;
+	r = store_step_done(store_stmt(s, STMT_COMMIT));
+	if (r < 0)
+		store_step_done(store_stmt(s, STMT_ROLLBACK));
+	return r;
+}
+
+void store_rollback(struct store *s)
+{
+	if (s->txn_depth == 0)
+		return;
+	s->txn_depth = 0;
+	store_step_done(store_stmt(s, STMT_ROLLBACK));
+}
