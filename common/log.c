@@ -59,6 +59,9 @@ const char *log_level_to_string(enum log_level level)
 }
 
 static void log_write(enum log_level level, const char *suffix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void log_write(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {
 	char msg[4096];
 	size_t n;

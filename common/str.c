@@ -156,6 +156,12 @@ int str_escape(struct buf *b, const char *s, size_t len)
 			i++;
 			continue;
 		}
+		/* C1 controls (U+0080-U+009F): some terminals act on them. */
+		if (n == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0) {
+			r = buf_printf(b, "\\u%04x", p[i + 1]);
+			i += 2;
+			continue;
+		}
 		r = buf_append(b, p + i, n);
 		i += n;
 	}

@@ -1,0 +1,408 @@
+/* Unit tests: the effects layer (agent/effect.c) with a counting test
+ * executor, a real store and a real loop. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+#include <cmocka.h>
+
+#include "effect.h"
+#include "json.h"
+#include "store.h"
+
+static int executions, cancellations;
+
+struct texec {
+	struct effect_exec *x;
+	uv_timer_t timer;
+	bool fail;
+	json_t *result;
+};
+
+static void texec_closed(uv_handle_t *h)
+{
+	struct texec *t = h->data;
+
+	if (t->result)
+		json_decref(t->result);
+	free(t);
+}
+
+static void texec_fire(uv_timer_t *timer)
+{
+	struct texec *t = timer->data;
+	json_t *res = t->result;
+
+	t->result = NULL;
+	if (t->fail)
+		effect_exec_done(t->x, -EIO, NULL, NULL);
+	else
+		effect_exec_done(t->x, 0, res, json_pack("{s:i}", "tokens", 10));
+	uv_close((uv_handle_t *)&t->timer, texec_closed);
+}
+
+static int texec_start(struct effect_exec *x, const json_t *request, void *userdata)
+{
+	struct texec *t = calloc(1, sizeof(*t));
+	int64_t ms = 10;
+	bool fail = false;
+
+	executions++;
+	json_get_int(request, "ms", &ms);
+	json_get_bool(request, "fail", &fail);
+	t->x = x;
+	t->fail = fail;
+	t->result = json_pack("{s:O, s:i}", "echo", json_object_get(request, "v"), "run", executions);
+	uv_timer_init(effect_exec_loop(x), &t->timer);
+	t->timer.data = t;
+	uv_timer_start(&t->timer, texec_fire, (uint64_t)ms, 0);
+	effect_exec_set_data(x, t);
+	return 0;
+}
+
+static void texec_cancel(struct effect_exec *x, void *userdata)
+{
+	struct texec *t = effect_exec_get_data(x);
+
+	cancellations++;
+	uv_timer_stop(&t->timer);
+	uv_close((uv_handle_t *)&t->timer, texec_closed);
+}
+
+static const struct effect_kind test_kind = {
+	.name = "test.count", .start = texec_start, .cancel = texec_cancel,
+};
+
+struct fixture {
+	char dir[64], path[128];
+	uv_loop_t loop;
+	struct store *s;
+	struct effects *e;
+	int64_t job_a, job_b;
+};
+
+struct outcome {
+	int calls;
+	int r;
+	bool replayed;
+	json_t *result;
+};
+
+static void on_done(struct effect_call *c, int r, const json_t *result, bool replayed, void *ud)
+{
+	struct outcome *o = ud;
+
+	o->calls++;
+	o->r = r;
+	o->replayed = replayed;
+	if (o->result)
+		json_decref(o->result);
+	o->result = result ? json_deep_copy(result) : NULL;
+}
+
+static void outcome_clear(struct outcome *o)
+{
+	if (o->result)
+		json_decref(o->result);
+	memset(o, 0, sizeof(*o));
+}
+
+static int64_t new_job(struct store *s)
+{
+	struct store_job j = { .owner = 1, .kind = "t", .question = "q", .state = JOB_RUNNING, .created = 1 };
+	int64_t id;
+
+	assert_int_equal(store_job_insert(s, &j, &id), 0);
+	return id;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	strcpy(f->dir, "/tmp/test-effect-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/r.db", f->dir);
+	uv_loop_init(&f->loop);
+	if (store_open(f->path, &f->s) < 0 || effects_new(&f->loop, f->s, &f->e) < 0 ||
+	    effects_register(f->e, &test_kind) < 0)
+		return -1;
+	f->job_a = new_job(f->s);
+	f->job_b = new_job(f->s);
+	executions = cancellations = 0;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	effects_free(f->e);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	store_close(f->s);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static json_t *req(const char *v)
+{
+	return json_pack("{s:s}", "v", v);
+}
+
+static void test_run_then_replay(void **state)
+{
+	struct fixture *f = *state;
+	struct outcome o = { 0 };
+	struct effect_call *c = NULL;
+	struct effects_stats st;
+	json_t *r = req("x");
+	struct store_job *j = NULL;
+
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
+	assert_non_null(c);
+	assert_int_equal(o.calls, 0);		/* still running */
+	assert_int_equal(effects_in_flight(f->e), 1);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(o.calls, 1);
+	assert_int_equal(o.r, 0);
+	assert_false(o.replayed);
+	assert_string_equal(json_string_value(json_object_get(o.result, "echo")), "x");
+	assert_int_equal(executions, 1);
+
+	/* the same request again: replayed from the store, synchronously */
+	outcome_clear(&o);
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
+	assert_null(c);
+	assert_int_equal(o.calls, 1);
+	assert_true(o.replayed);
+	assert_int_equal(json_integer_value(json_object_get(o.result, "run")), 1);
+	assert_int_equal(executions, 1);	/* the executor did not run */
+
+	/* the job's progress was stored with the result */
+	assert_int_equal(store_job_get(f->s, f->job_a, &j), 0);
+	assert_int_equal(json_integer_value(json_object_get(j->usage, "effects")), 1);
+	assert_int_equal(json_integer_value(json_object_get(j->usage, "tokens")), 10);
+	assert_int_equal(j->events, 2);	/* the run and the replay */
+	store_job_free(j);
+
+	effects_get_stats(f->e, &st);
+	assert_int_equal(st.run, 1);
+	assert_int_equal(st.replayed, 1);
+	outcome_clear(&o);
+	json_decref(r);
+}
+
+static void test_key_is_canonical(void **state)
+{
+	json_t *a = json_loads("{\"a\":1,\"b\":[1,2,{\"y\":2,\"x\":1}]}", 0, NULL);
+	json_t *b = json_loads("{\"b\":[1,2,{\"x\":1,\"y\":2}],\"a\":1}", 0, NULL);
+	json_t *c = json_loads("{\"b\":[2,1,{\"x\":1,\"y\":2}],\"a\":1}", 0, NULL);
+	uint8_t ka[HASH_BYTES], kb[HASH_BYTES], kc[HASH_BYTES], kd[HASH_BYTES];
+
+	effect_key("k", a, ka);
+	effect_key("k", b, kb);
+	effect_key("k", c, kc);
+	effect_key("other", a, kd);
+	assert_memory_equal(ka, kb, HASH_BYTES);
+	assert_memory_not_equal(ka, kc, HASH_BYTES);
+	assert_memory_not_equal(ka, kd, HASH_BYTES);
+	json_decref(a);
+	json_decref(b);
+	json_decref(c);
+}
+
+static void test_survives_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct outcome o = { 0 };
+	struct effect_call *c;
+	json_t *r = req("persist");
+
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(executions, 1);
+
+	/* a new store handle and a new effects layer: the result replays */
+	effects_free(f->e);
+	store_close(f->s);
+	assert_int_equal(store_open(f->path, &f->s), 0);
+	assert_int_equal(effects_new(&f->loop, f->s, &f->e), 0);
+	assert_int_equal(effects_register(f->e, &test_kind), 0);
+	outcome_clear(&o);
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
+	assert_true(o.replayed);
+	assert_int_equal(executions, 1);
+	/* per job: job b runs it for itself */
+	outcome_clear(&o);
+	assert_int_equal(effect_run(f->e, f->job_b, "test.count", r, on_done, &o, &c), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_false(o.replayed);
+	assert_int_equal(executions, 2);
+	outcome_clear(&o);
+	json_decref(r);
+}
+
+static void test_concurrent_identical_run_once(void **state)
+{
+	struct fixture *f = *state;
+	struct outcome o[4] = { 0 };
+	struct effect_call *c;
+	struct effects_stats st;
+	json_t *r = req("same"), *got = NULL;
+	uint8_t key[HASH_BYTES];
+
+	/* twice from job a, twice from job b, all at once */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(effect_run(f->e, i < 2 ? f->job_a : f->job_b, "test.count", r,
+		    on_done, &o[i], &c), 0);
+	assert_int_equal(effects_in_flight(f->e), 1);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(executions, 1);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(o[i].calls, 1);
+		assert_int_equal(o[i].r, 0);
+		assert_int_equal(json_integer_value(json_object_get(o[i].result, "run")), 1);
+		outcome_clear(&o[i]);
+	}
+	effects_get_stats(f->e, &st);
+	assert_int_equal(st.run, 1);
+	assert_int_equal(st.shared, 3);
+	/* both jobs have it stored */
+	effect_key("test.count", r, key);
+	assert_int_equal(store_effect_get(f->s, f->job_a, key, &got), 0);
+	json_decref(got);
+	assert_int_equal(store_effect_get(f->s, f->job_b, key, &got), 0);
+	json_decref(got);
+	json_decref(r);
+}
+
+static void test_transient_failure_not_stored(void **state)
+{
+	struct fixture *f = *state;
+	struct outcome o = { 0 };
+	struct effect_call *c;
+	json_t *r = json_pack("{s:s, s:b}", "v", "f", "fail", 1);
+	uint8_t key[HASH_BYTES];
+	json_t *got = NULL;
+
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(o.r, -EIO);
+	effect_key("test.count", r, key);
+	assert_int_equal(store_effect_get(f->s, f->job_a, key, &got), -ENOENT);
+	/* so it runs again next time */
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(executions, 2);
+	outcome_clear(&o);
+	json_decref(r);
+}
+
+static void test_cancel(void **state)
+{
+	struct fixture *f = *state;
+	struct outcome o1 = { 0 }, o2 = { 0 }, o3 = { 0 };
+	struct effect_call *c1, *c2, *c3;
+	json_t *r = json_pack("{s:s, s:i}", "v", "slow", "ms", 200), *r2 = req("other");
+
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o1, &c1), 0);
+	assert_int_equal(effect_run(f->e, f->job_b, "test.count", r, on_done, &o2, &c2), 0);
+	/* one waiter leaves: the executor goes on for the other */
+	effect_call_cancel(c1);
+	assert_int_equal(o1.calls, 1);
+	assert_int_equal(o1.r, -ECANCELED);
+	assert_int_equal(cancellations, 0);
+	/* the last waiter leaves: the executor is cancelled */
+	effect_call_cancel(c2);
+	assert_int_equal(o2.r, -ECANCELED);
+	assert_int_equal(cancellations, 1);
+	assert_int_equal(effects_in_flight(f->e), 0);
+
+	/* cancelling a job cancels its calls only */
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o1, &c1), 0);
+	assert_int_equal(effect_run(f->e, f->job_b, "test.count", r2, on_done, &o3, &c3), 0);
+	effects_cancel_job(f->e, f->job_a);
+	assert_int_equal(o1.r, -ECANCELED);
+	assert_int_equal(o3.calls, 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(o3.calls, 1);
+	assert_int_equal(o3.r, 0);
+	outcome_clear(&o1);
+	outcome_clear(&o2);
+	outcome_clear(&o3);
+	json_decref(r);
+	json_decref(r2);
+}
+
+static void test_drain_and_unknown(void **state)
+{
+	struct fixture *f = *state;
+	struct outcome o = { 0 }, o2 = { 0 };
+	struct effect_call *c;
+	json_t *r = req("inflight"), *r2 = req("late");
+
+	assert_int_equal(effect_run(f->e, f->job_a, "no.such.kind", r, on_done, &o, &c), -EOPNOTSUPP);
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
+	effects_drain(f->e);
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r2, on_done, &o2, &c), -ESHUTDOWN);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(o.r, 0);	/* in flight when draining began: finished and stored */
+	assert_int_equal(o2.calls, 0);
+	/* stored results still replay while draining */
+	outcome_clear(&o);
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
+	assert_true(o.replayed);
+	outcome_clear(&o);
+	json_decref(r);
+	json_decref(r2);
+}
+
+static void test_clock(void **state)
+{
+	struct fixture *f = *state;
+	struct outcome o = { 0 };
+	struct effect_call *c;
+	json_t *r = json_pack("{s:s}", "for", "deadline-1");
+	int64_t first;
+
+	/* completes synchronously, and replays the same reading */
+	assert_int_equal(effect_run(f->e, f->job_a, "clock.now", r, on_done, &o, &c), 0);
+	assert_null(c);
+	assert_int_equal(o.calls, 1);
+	assert_false(o.replayed);
+	first = json_integer_value(json_object_get(o.result, "ms"));
+	assert_true(first > 1700000000000LL);
+	outcome_clear(&o);
+	assert_int_equal(effect_run(f->e, f->job_a, "clock.now", r, on_done, &o, &c), 0);
+	assert_true(o.replayed);
+	assert_int_equal(json_integer_value(json_object_get(o.result, "ms")), first);
+	outcome_clear(&o);
+	json_decref(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_run_then_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_is_canonical, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_survives_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_identical_run_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transient_failure_not_stored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drain_and_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clock, setup, teardown),
+	};
+	hash_init();
+	return cmocka_run_group_tests_name("effect", tests, NULL, NULL);
+}
