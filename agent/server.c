@@ -229,7 +229,8 @@ static void client_idle_cb(uv_timer_t *t)
 
 static void client_idle_restart(struct client *c)
 {
-	if (c->closing)
+	/* A client waiting on a watch is not idle. */
+	if (c->closing || c->busy)
 		return;
 	uv_timer_start(&c->idle, client_idle_cb, (uint64_t)c->s->d->config->client_timeout * 1000, 0);
 }
