@@ -421,7 +421,13 @@ int jobs_submit(struct jobs *j, uid_t owner, const char *kind, const char *quest
 		    (long long)j->d->config->max_queued);
 		return -EBUSY;
 	}
-	r = jobs_options(j, kind, options ? options : json_object(), &opts, err, errlen);
+	if (options == NULL) {
+		json_t *none = json_object();
+
+		r = jobs_options(j, kind, none, &opts, err, errlen);
+		json_decref(none);
+	} else
+		r = jobs_options(j, kind, options, &opts, err, errlen);
 	if (r < 0)
 		return r;
 	job.owner = owner;

@@ -30,7 +30,7 @@ int store_job_insert(struct store *s, const struct store_job *j, int64_t *ret_id
 
 	if (st == NULL)
 		return -EIO;
-	options = json_canonical(j->options ? j->options : json_object());
+	options = j->options ? json_canonical(j->options) : xstrdup("{}");
 	r = store_bind_int(st, ":owner", j->owner);
 	if (r == 0) r = store_bind_text(st, ":kind", j->kind);
 	if (r == 0) r = store_bind_text(st, ":question", j->question);

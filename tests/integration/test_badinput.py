@@ -83,7 +83,10 @@ def test_200_clients_at_once(d):
             s.connect(d.sock)
             conns.append(s)
         for s in conns:
-            s.sendall(b'{"v":1,"id":1,"op":"ping"}\n')
+            try:
+                s.sendall(b'{"v":1,"id":1,"op":"ping"}\n')
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # told "busy" and closed before we wrote: the reply is queued
         ok = busy = 0
         for s in conns:
             data = b""

@@ -258,7 +258,9 @@ static void test_options_and_limits(void **state)
 	assert_int_equal(jobs_options(f->d.jobs, "research", given, &opts, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "unknown option \"colour\"");
 	json_decref(given);
-	assert_int_equal(jobs_options(f->d.jobs, "selftest", json_object(), &opts, err, sizeof(err)), -EINVAL);
+	given = json_object();
+	assert_int_equal(jobs_options(f->d.jobs, "selftest", given, &opts, err, sizeof(err)), -EINVAL);
+	json_decref(given);
 	assert_non_null(strstr(err, "unknown job kind \"selftest\""));
 
 	/* max_queued = 5 unfinished jobs */
