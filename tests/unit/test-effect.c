@@ -38,8 +38,10 @@ static void texec_fire(uv_timer_t *timer)
 	json_t *res = t->result;
 
 	t->result = NULL;
-	if (t->fail)
+	if (t->fail) {
+		json_decref(res);
 		effect_exec_done(t->x, -EIO, NULL, NULL);
+	}
 	else
 		effect_exec_done(t->x, 0, res, json_pack("{s:i}", "tokens", 10));
 	uv_close((uv_handle_t *)&t->timer, texec_closed);
