@@ -1,13 +1,14 @@
 """Daemon life cycle: restart keeps jobs, SIGHUP reload (a bad config keeps
 the old one), -n reports file:line errors, socket safety."""
 import os
+import shutil
 import signal
 import socket
 import stat
 import subprocess
 import time
 
-from harness import RESEARCHD, Daemon, daemon_test, run
+from harness import RESEARCHD, Daemon, SkipTest, daemon_test, run
 
 
 def test_restart_keeps_jobs():
@@ -118,6 +119,72 @@ def test_sigint_stops_cleanly():
         d.cleanup()
 
 
+def test_sd_notify_and_watchdog():
+    """READY=1, WATCHDOG=1 and STOPPING=1 reach $NOTIFY_SOCKET."""
+    d = Daemon()
+    nsock = os.path.join(d.dir, "notify.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(nsock)
+    srv.settimeout(10)
+    env = dict(os.environ, NOTIFY_SOCKET=nsock, WATCHDOG_USEC="200000")
+    try:
+        log = open(d.logpath, "w")
+        d.proc = subprocess.Popen([RESEARCHD, "-c", d.conf, "--socket", d.sock, "--state-dir", d.state],
+                                  stdout=log, stderr=log, env=env)
+        log.close()
+        msgs = []
+
+        def got(word):
+            while not any(word in m for m in msgs):
+                msgs.append(srv.recv(4096).decode())
+            return True
+
+        if not got("READY=1"):
+            raise AssertionError(msgs)
+        # the watchdog is fed at half its interval: several pings in 0.5 s
+        t = time.time()
+        while time.time() - t < 0.5:
+            msgs.append(srv.recv(4096).decode())
+        assert sum("WATCHDOG=1" in m for m in msgs) >= 3, msgs
+        # under systemd it stays in the foreground without -d
+        assert d.request({"op": "ping"})["ok"]
+        d.proc.send_signal(signal.SIGTERM)
+        got("STOPPING=1")
+        assert d.proc.wait(timeout=15) == 0
+    finally:
+        srv.close()
+        d.cleanup()
+
+
+def test_socket_activation():
+    """Started by systemd-socket-activate, the daemon serves the passed fd."""
+    activate = shutil.which("systemd-socket-activate")
+    if activate is None:
+        raise SkipTest("systemd-socket-activate (package systemd) is not installed")
+    d = Daemon()
+    try:
+        log = open(d.logpath, "w")
+        d.proc = subprocess.Popen([activate, "-l", d.sock, RESEARCHD, "-d", "-c", d.conf,
+                                   "--state-dir", d.state, "--socket", d.sock + ".unused"],
+                                  stdout=log, stderr=log)
+        log.close()
+        d.wait_for(lambda: os.path.exists(d.sock), what="the activation socket")
+        # the first connection starts the daemon, which answers on it
+        r = None
+        deadline = time.time() + 10
+        while r is None and time.time() < deadline:
+            try:
+                r = d.request({"op": "ping"})
+            except OSError:
+                time.sleep(0.05)
+        assert r and r["ok"], r
+        assert "ready on a socket from systemd" in d.log(), d.log()
+        assert not os.path.exists(d.sock + ".unused")
+        assert d.request({"op": "submit", "question": "via activation"})["ok"]
+    finally:
+        d.cleanup()
+
+
 if __name__ == "__main__":
     run([test_restart_keeps_jobs, test_reload, test_check_config, test_socket_safety,
-         test_sigint_stops_cleanly])
+         test_sigint_stops_cleanly, test_sd_notify_and_watchdog, test_socket_activation])
