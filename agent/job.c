@@ -256,34 +256,59 @@ static int jobs_start_one(struct jobs *j, int64_t id)
 	return 0;
 }
 
+static int jobs_id_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 void jobs_schedule(struct jobs *j)
 {
-	int64_t ids[256];
-	size_t n = 0;
+	int64_t ids[JOBS_MAX_RUNNING * JOBS_MAX_RUNNERS];
+	size_t n, got, free_slots, started;
 	int r;
 
 	/* start() may finish a job at once, which schedules again: no nesting. */
 	if (j->scheduling || j->shutting_down || j->d->stopping)
 		return;
 	j->scheduling = true;
-	while (j->nruns < (unsigned)j->d->config->max_jobs && j->nruns < JOBS_MAX_RUNNING) {
-		bool started = false;
-
-		r = store_job_ids(j->d->store, JOB_QUEUED, ids, sizeof(ids) / sizeof(ids[0]), &n);
-		if (r < 0) {
-			log_error_errno(r, "listing queued jobs: %s", store_errmsg(j->d->store));
+	for (;;) {
+		free_slots = j->d->config->max_jobs > (int64_t)j->nruns ?
+		    (size_t)j->d->config->max_jobs - j->nruns : 0;
+		if (free_slots > JOBS_MAX_RUNNING - j->nruns)
+			free_slots = JOBS_MAX_RUNNING - j->nruns;
+		if (free_slots == 0)
 			break;
+		/* The oldest queued jobs among the kinds that have a runner; jobs
+		 * of other kinds wait without costing a look. */
+		n = 0;
+		for (size_t k = 0; k < j->nrunners; k++) {
+			r = store_job_ids(j->d->store, JOB_QUEUED, j->runners[k].kind, ids + n,
+			    free_slots, &got);
+			if (r < 0) {
+				log_error_errno(r, "listing queued jobs: %s", store_errmsg(j->d->store));
+				goto out;
+			}
+			n += got;
 		}
-		for (size_t i = 0; i < n && j->nruns < (unsigned)j->d->config->max_jobs; i++) {
+		if (n == 0)
+			break;
+		qsort(ids, n, sizeof(ids[0]), jobs_id_cmp);
+		if (n > free_slots)
+			n = free_slots;
+		started = 0;
+		for (size_t i = 0; i < n; i++) {
 			r = jobs_start_one(j, ids[i]);
 			if (r == 0)
-				started = true;
+				started++;
 			else if (r != -EAGAIN)
 				log_warn_errno(r, "starting job %lld", (long long)ids[i]);
 		}
-		if (!started)
+		if (started == 0)
 			break;
 	}
+out:
 	j->scheduling = false;
 }
 
@@ -294,7 +319,7 @@ int jobs_recover(struct jobs *j)
 	int r;
 
 	do {
-		r = store_job_ids(j->d->store, JOB_RUNNING, ids, sizeof(ids) / sizeof(ids[0]), &n);
+		r = store_job_ids(j->d->store, JOB_RUNNING, NULL, ids, sizeof(ids) / sizeof(ids[0]), &n);
 		if (r < 0)
 			return r;
 		for (size_t i = 0; i < n; i++) {
@@ -408,15 +433,15 @@ int jobs_submit(struct jobs *j, uid_t owner, const char *kind, const char *quest
     const json_t *options, int64_t *ret_id, char *err, size_t errlen)
 {
 	struct store *s = j->d->store;
-	int64_t counts[_JOB_STATE_MAX], id, now = time_now_ms();
+	int64_t unfinished, id, now = time_now_ms();
 	struct store_job job = { 0 };
 	json_t *opts = NULL, *data;
 	int r;
 
-	r = store_job_count(s, counts);
+	r = store_job_count_unfinished(s, &unfinished);
 	if (r < 0)
 		return r;
-	if (counts[JOB_QUEUED] + counts[JOB_RUNNING] + counts[JOB_PAUSED] >= j->d->config->max_queued) {
+	if (unfinished >= j->d->config->max_queued) {
 		snprintf(err, errlen, "%lld unfinished jobs already (max_queued); try again later",
 		    (long long)j->d->config->max_queued);
 		return -EBUSY;

@@ -204,7 +204,8 @@ int store_job_list(struct store *s, uid_t owner, int state, int64_t limit,
 	return r;
 }
 
-int store_job_ids(struct store *s, enum job_state state, int64_t *ids, size_t max, size_t *ret_n)
+int store_job_ids(struct store *s, enum job_state state, const char *kind, int64_t *ids,
+    size_t max, size_t *ret_n)
 {
 	sqlite3_stmt *st = store_stmt(s, STMT_JOB_IDS);
 	size_t n = 0;
@@ -213,6 +214,8 @@ int store_job_ids(struct store *s, enum job_state state, int64_t *ids, size_t ma
 	if (st == NULL)
 		return -EIO;
 	r = store_bind_text(st, ":state", job_state_to_string(state));
+	if (r == 0)
+		r = store_bind_text(st, ":kind", kind);
 	if (r == 0)
 		r = store_bind_int(st, ":limit", (int64_t)max);
 	if (r < 0)
@@ -244,4 +247,18 @@ int store_job_count(struct store *s, int64_t counts[_JOB_STATE_MAX])
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
+int store_job_count_unfinished(struct store *s, int64_t *ret)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_JOB_UNFINISHED);
+	int rc;
+
+	if (st == NULL)
+		return -EIO;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : store_errno(rc);
 }

@@ -28,7 +28,7 @@ static const char *const store_migrations[] = {
 	"  started INTEGER,"
 	"  finished INTEGER"
 	");"
-	"CREATE INDEX jobs_state ON jobs(state, id);"
+	"CREATE INDEX jobs_state ON jobs(state, kind, id);"
 	"CREATE INDEX jobs_owner ON jobs(owner, id);"
 	"CREATE TABLE job_events ("
 	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
@@ -88,7 +88,11 @@ static const char *const store_sql[_STMT_MAX] = {
 	    " (SELECT count(*) FROM job_events e WHERE e.job_id = jobs.id)"
 	    " FROM jobs WHERE (:owner < 0 OR owner = :owner) AND (:state IS NULL OR state = :state)"
 	    " ORDER BY id DESC LIMIT :limit) ORDER BY id ASC",
-	[STMT_JOB_IDS] = "SELECT id FROM jobs WHERE state = :state ORDER BY id ASC LIMIT :limit",
+	[STMT_JOB_IDS] =
+	    "SELECT id FROM jobs WHERE state = :state AND (:kind IS NULL OR kind = :kind)"
+	    " ORDER BY id ASC LIMIT :limit",
+	[STMT_JOB_UNFINISHED] =
+	    "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'paused')",
 	[STMT_JOB_COUNT] = "SELECT state, count(*) FROM jobs GROUP BY state",
 	[STMT_EVENT_LAST] =
 	    "SELECT seq, hash FROM job_events WHERE job_id = :job ORDER BY seq DESC LIMIT 1",

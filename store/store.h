@@ -63,8 +63,12 @@ typedef int (*store_job_fn)(const struct store_job *j, void *userdata);
  * when state < 0), the newest limit of them, in ascending id order. */
 int store_job_list(struct store *s, uid_t owner, int state, int64_t limit,
     store_job_fn fn, void *userdata);
-/* Ids of the jobs in a given state, ascending, at most max. */
-int store_job_ids(struct store *s, enum job_state state, int64_t *ids, size_t max, size_t *ret_n);
+/* Ids of the jobs in a given state (and kind, unless NULL), ascending, at
+ * most max. */
+int store_job_ids(struct store *s, enum job_state state, const char *kind, int64_t *ids,
+    size_t max, size_t *ret_n);
+/* Jobs queued, running or paused. */
+int store_job_count_unfinished(struct store *s, int64_t *ret);
 int store_job_count(struct store *s, int64_t counts[_JOB_STATE_MAX]);
 
 struct store_event {

@@ -207,11 +207,21 @@ static void test_job_list(void **state)
 	assert_int_equal(c.n, 1);
 	assert_int_equal(c.ids[0], ids[4]);
 
-	assert_int_equal(store_job_ids(f->s, JOB_QUEUED, queued, 8, &n), 0);
+	assert_int_equal(store_job_ids(f->s, JOB_QUEUED, NULL, queued, 8, &n), 0);
 	assert_int_equal(n, 4);
 	assert_int_equal(queued[0], ids[0]);
-	assert_int_equal(store_job_ids(f->s, JOB_QUEUED, queued, 2, &n), 0);
+	assert_int_equal(store_job_ids(f->s, JOB_QUEUED, NULL, queued, 2, &n), 0);
 	assert_int_equal(n, 2);
+	assert_int_equal(store_job_ids(f->s, JOB_QUEUED, "research", queued, 8, &n), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(store_job_ids(f->s, JOB_QUEUED, "selftest", queued, 8, &n), 0);
+	assert_int_equal(n, 0);
+	{
+		int64_t u = -1;
+
+		assert_int_equal(store_job_count_unfinished(f->s, &u), 0);
+		assert_int_equal(u, 5);
+	}
 }
 
 static void test_usage(void **state)
