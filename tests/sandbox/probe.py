@@ -1,0 +1,170 @@
+# Escape attempts run inside researchd-sandbox by test-sandbox.c. Each mode
+# prints one line per attempt, "what: outcome", where outcome is "ok" or the
+# errno name; the C test asserts the exact lines.
+import ctypes
+import errno
+import os
+import socket
+import sys
+import time
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def err_name(e):
+    return errno.errorcode.get(e, str(e))
+
+
+def call(what, fn, *args):
+    ctypes.set_errno(0)
+    r = fn(*args)
+    if r == -1:
+        print(f"{what}: {err_name(ctypes.get_errno())}")
+    else:
+        print(f"{what}: ok")
+
+
+def attempt(what, fn):
+    try:
+        fn()
+        print(f"{what}: ok")
+    except OSError as e:
+        print(f"{what}: {err_name(e.errno) if e.errno else type(e).__name__}")
+
+
+def mode_net(port, abstract):
+    def inet():
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(2)
+        s.connect(("127.0.0.1", int(port)))
+    attempt("inet", inet)
+    attempt("inet6", lambda: socket.socket(socket.AF_INET6, socket.SOCK_STREAM))
+    attempt("netlink", lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
+    attempt("packet", lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0))
+
+    def unix_abstract():
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect("\0" + abstract)
+    attempt("unix-abstract", unix_abstract)
+    # What the empty network namespace holds: lo, and it is down.
+    with open("/proc/net/dev") as f:
+        names = sorted(line.split(":")[0].strip() for line in f.readlines()[2:])
+    print("interfaces: " + ",".join(names))
+
+
+def mode_dns():
+    for name in ("example.com", "deb.debian.org"):
+        try:
+            socket.getaddrinfo(name, 80)
+            print(f"dns {name}: ok")
+        except socket.gaierror as e:
+            print(f"dns {name}: failed")
+
+
+def mode_read(*paths):
+    for p in paths:
+        attempt("read " + p, lambda: open(p, "rb").read())
+    print("root: " + ",".join(sorted(os.listdir("/"))))
+
+
+def mode_write():
+    for p in ("/usr/x", "/etc/x", "/x", "/dev/x", "/proc/x", "/bin/x", "/etc/passwd"):
+        attempt("write " + p, lambda: open(p, "w").write("x"))
+    for p in ("/work/ok", "/tmp/ok", "/work/out/ok"):
+        attempt("write " + p, lambda: open(p, "w").write("x"))
+
+
+def mode_syscalls():
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    PTRACE_TRACEME, PTRACE_ATTACH = 0, 16
+    call("ptrace attach child", libc.ptrace, PTRACE_ATTACH, pid, None, None)
+    call("ptrace attach init", libc.ptrace, PTRACE_ATTACH, 1, None, None)
+    call("ptrace traceme", libc.ptrace, PTRACE_TRACEME, 0, None, None)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    call("mount", libc.mount, b"none", b"/tmp", b"tmpfs", 0, None)
+    call("umount", libc.umount2, b"/proc", 2)
+    CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x20000, 0x10000000, 0x40000000
+    call("unshare user", libc.unshare, CLONE_NEWUSER)
+    call("unshare net", libc.unshare, CLONE_NEWNET)
+    call("unshare mount", libc.unshare, CLONE_NEWNS)
+    fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+    call("setns", libc.setns, fd, 0)
+    SYS = {"clone": 56, "keyctl": 250, "add_key": 248, "bpf": 321,
+           "perf_event_open": 298, "personality": 135, "init_module": 175,
+           "reboot": 169, "kexec_load": 246}
+    call("clone newuser", libc.syscall, SYS["clone"], CLONE_NEWUSER | 17, 0, 0, 0, 0)
+    call("keyctl", libc.syscall, SYS["keyctl"], 0, 0, 0, 0, 0)
+    call("add_key", libc.syscall, SYS["add_key"], b"user", b"x", b"y", 1, -2)
+    call("bpf", libc.syscall, SYS["bpf"], 0, None, 0)
+    call("perf_event_open", libc.syscall, SYS["perf_event_open"], None, 0, -1, -1, 0)
+    READ_IMPLIES_EXEC = 0x0400000
+    call("personality set", libc.syscall, SYS["personality"], READ_IMPLIES_EXEC)
+    call("personality query", libc.syscall, SYS["personality"], ctypes.c_ulong(0xffffffff))
+    call("init_module", libc.syscall, SYS["init_module"], None, 0, b"")
+    call("reboot", libc.syscall, SYS["reboot"], 0xfee1dead, 672274793, 0x4321fedc, None)
+    call("kexec_load", libc.syscall, SYS["kexec_load"], 0, 0, None, 0)
+    with open("/proc/self/status") as f:
+        for line in f:
+            k = line.split(":")[0]
+            if k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp"):
+                print(k + ": " + line.split(":")[1].strip())
+
+
+def mode_forkbomb(*marker):
+    n = 0
+    failed = None
+    while n < 100000:
+        try:
+            pid = os.fork()
+        except OSError as e:
+            failed = err_name(e.errno)
+            break
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        n += 1
+    print(f"forks: {n}")
+    print(f"fork: {failed}")
+
+
+def mode_membomb():
+    hog = []
+    try:
+        while True:
+            hog.append(bytearray(64 << 20))
+    except MemoryError:
+        print(f"memory: MemoryError after {len(hog) * 64} MiB")
+        sys.exit(3)
+
+
+def mode_daemonise(marker):
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.close(r)
+            os.write(w, b"x")
+            os.close(w)
+            os.execv("/bin/sleep", [marker, "600"])
+        os._exit(0)
+    os.close(w)
+    os.read(r, 1)
+    print("daemon started")
+
+
+def mode_loop(marker):
+    if os.fork() == 0:
+        os.execv("/bin/sleep", [marker, "600"])
+    while True:
+        pass
+
+
+modes = {"net": mode_net, "dns": mode_dns, "read": mode_read, "write": mode_write,
+         "syscalls": mode_syscalls, "forkbomb": mode_forkbomb, "membomb": mode_membomb,
+         "daemonise": mode_daemonise, "loop": mode_loop}
+modes[sys.argv[1]](*sys.argv[2:])
+sys.stdout.flush()
