@@ -78,6 +78,7 @@ static const struct config_key config_keys[] = {
 	K("budget", "max_depth", CT_INT, budget_max_depth, 1, 10),
 	K("budget", "max_breadth", CT_INT, budget_max_breadth, 1, 50),
 
+	K("sandbox", "helper", CT_PATH, sandbox_helper, 0, 0),
 	K("sandbox", "cpu_time", CT_SECONDS, sandbox_cpu_time, 1, 3600),
 	K("sandbox", "memory", CT_BYTES, sandbox_memory, 16LL * 1024 * 1024, 64LL * 1024 * 1024 * 1024),
 	K("sandbox", "max_procs", CT_INT, sandbox_max_procs, 1, 4096),
@@ -138,6 +139,7 @@ struct config *config_new(void)
 	c->budget_max_depth = 3;
 	c->budget_max_breadth = 5;
 
+	c->sandbox_helper = xstrdup(RESEARCHD_LIBEXECDIR "/researchd-sandbox");
 	c->sandbox_cpu_time = 10;
 	c->sandbox_memory = 512LL * 1024 * 1024;
 	c->sandbox_max_procs = 32;

@@ -62,6 +62,7 @@ struct config {
 	int64_t budget_max_breadth;
 
 	/* [sandbox] */
+	char *sandbox_helper;		/* path of researchd-sandbox */
 	int64_t sandbox_cpu_time;	/* seconds */
 	int64_t sandbox_memory;		/* bytes */
 	int64_t sandbox_max_procs;

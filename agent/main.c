@@ -21,6 +21,7 @@
 #include "server.h"
 #include "store.h"
 #include "str.h"
+#include "tools.h"
 #include "xmalloc.h"
 
 #define SHUTDOWN_GRACE_MS 10000	/* effects in flight get this long to finish */
@@ -119,6 +120,7 @@ static void daemon_reload(struct daemon *d)
 	d->config = c;
 	config_free(old);
 	daemon_apply_log_level(c);
+	tools_reconfigure(d);
 	log_info("configuration reloaded from %s", d->config_path);
 	jobs_schedule(d->jobs);
 	notify_ready();
@@ -283,6 +285,9 @@ int main(int argc, char **argv)
 	r = jobs_new(d, &d->jobs);
 	if (r < 0)
 		fatal_errno(r, "starting the job queue");
+	r = tools_register(d);
+	if (r < 0)
+		fatal_errno(r, "registering the tools");
 	if (d->config->selftest) {
 		r = selftest_register(d);
 		if (r < 0)
@@ -323,6 +328,7 @@ int main(int argc, char **argv)
 	effects_free(d->effects);
 	store_close(d->store);
 	selftest_unregister();
+	tools_unregister();
 	config_free(d->config);
 	free(d->config_path);
 	free(dbpath);

@@ -68,6 +68,16 @@ def test_check_config():
         assert r.returncode == 0 and r.stdout.strip() == "configuration OK", r
         r = subprocess.run([RESEARCHD, "-n", "-c", d.conf + ".missing"], capture_output=True, text=True, timeout=10)
         assert r.returncode == 1 and "No such file" in r.stderr, r
+        # the shipped sample is valid as it is and with every key uncommented
+        sample = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "etc", "researchd.conf")
+        r = subprocess.run([RESEARCHD, "-n", "-c", sample], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, r
+        with open(sample) as f:
+            lines = [l[1:] if l.startswith("#") and "=" in l else l for l in f]
+        d.write_config("".join(lines))
+        r = subprocess.run([RESEARCHD, "-n", "-c", d.conf], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, (r, "".join(lines))
+        assert sum(1 for l in lines if "=" in l and not l.startswith(("#", ";"))) >= 30
         r = subprocess.run([RESEARCHD, "--frobnicate"], capture_output=True, text=True, timeout=10)
         assert r.returncode == 2 and "usage" in r.stderr, r
     finally:
