@@ -17,6 +17,7 @@
 #include <wchar.h>
 
 #include "buildconf.h"
+#include "extract.h"
 #include "buf.h"
 #include "client.h"
 #include "json.h"
@@ -1175,6 +1176,121 @@ static int cli_cmd_report(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* Read a whole file, or stdin for "-", up to max bytes. */
+static int cli_read_input(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	struct buf b;
+	char chunk[65536];
+	size_t n;
+	int r = 0;
+
+	if (f == NULL)
+		return -errno;
+	buf_init(&b, max);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		r = buf_append(&b, chunk, n);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && ferror(f))
+		r = -EIO;
+	if (f != stdin)
+		fclose(f);
+	if (r < 0) {
+		buf_free(&b);
+		return r == -ENOBUFS ? -EFBIG : r;
+	}
+	*ret_len = b.len;
+	*ret = buf_steal(&b);
+	return 0;
+}
+
+static json_t *cli_json_str(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* Offline: no daemon is involved, so a page can be checked by hand. */
+static int cli_cmd_extract(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "base-url", required_argument, NULL, 'b' },
+		{ "content-type", required_argument, NULL, 't' },
+		{ 0 },
+	};
+	static const char *const kinds[] = { "html", "text", "markdown", "json" };
+	struct extract_options opt = { .content_type = NULL };
+	struct extract_result *res = NULL;
+	_cleanup_free_ char *body = NULL;
+	size_t len = 0;
+	int c, r;
+
+	cli_getopt_reset();
+	while ((c = cli_getopt(cli, argc, argv, "-:", longopts)) != -1) {
+		switch (c) {
+		case 'b':
+			opt.base_url = optarg;
+			break;
+		case 't':
+			opt.content_type = optarg;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (cli->n_operands != 1)
+		return cli_usage_error(cli, "extract takes one FILE (or - for standard input)");
+	r = cli_read_input(cli->operands[0], EXTRACT_DEFAULT_MAX_INPUT, &body, &len);
+	if (r < 0) {
+		fprintf(stderr, "research: %s: %s\n", cli_esc(cli, cli->operands[0]),
+		    r == -EFBIG ? "larger than the extractor accepts (16 MiB)" : strerror(-r));
+		return EXIT_DAEMON_ERROR;
+	}
+	if (opt.content_type == NULL && (str_endswith(cli->operands[0], ".md") ||
+	    str_endswith(cli->operands[0], ".markdown")))
+		opt.content_type = "text/markdown";
+	else if (opt.content_type == NULL && str_endswith(cli->operands[0], ".txt"))
+		opt.content_type = "text/plain";
+	r = extract_html(body, len, &opt, &res);
+	if (r < 0) {
+		fprintf(stderr, "research: %s: %s\n", cli_esc(cli, cli->operands[0]),
+		    r == -EFBIG ? "the page or its text is over the extractor's caps" :
+		    r == -EMEDIUMTYPE ? "not HTML, text, Markdown or JSON" :
+		    r == -EINVAL ? "not text (binary data, or markup the extractor refuses)" :
+		    strerror(-r));
+		return EXIT_DAEMON_ERROR;
+	}
+	if (cli->json) {
+		json_t *o = json_object(), *links = json_array();
+
+		json_object_set_new(o, "kind", json_string(kinds[res->kind]));
+		json_object_set_new(o, "title", cli_json_str(res->title));
+		json_object_set_new(o, "canonical_url", cli_json_str(res->canonical_url));
+		json_object_set_new(o, "author", cli_json_str(res->author));
+		json_object_set_new(o, "published", cli_json_str(res->published));
+		json_object_set_new(o, "lang", cli_json_str(res->lang));
+		json_object_set_new(o, "charset", cli_json_str(res->charset));
+		for (size_t i = 0; i < res->n_links; i++)
+			json_array_append_new(links, json_pack("{s:s, s:s}", "url", res->links[i].url,
+			    "text", res->links[i].text ? res->links[i].text : ""));
+		json_object_set_new(o, "links", links);
+		json_object_set_new(o, "links_truncated", json_boolean(res->links_truncated));
+		json_object_set_new(o, "text", json_stringn(res->text, res->text_len));
+		cli_print_json(cli, o);
+		json_decref(o);
+	} else {
+		if (cli->tty)
+			cli_put_terminal(cli, res->text, res->text_len);
+		else
+			fwrite(res->text, 1, res->text_len, stdout);
+		if (res->text_len > 0 && res->text[res->text_len - 1] != '\n')
+			putchar('\n');
+	}
+	extract_result_free(res);
+	return EXIT_OK;
+}
+
 static int cli_cmd_ping(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "ping"), *reply = NULL;
@@ -1266,6 +1382,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "cancel", "ID", "cancel a job", cli_cmd_job_op },
 	{ "pause", "ID", "pause a job", cli_cmd_job_op },
 	{ "resume", "ID", "queue a paused job again", cli_cmd_job_op },
+	{ "extract", "FILE|- [--base-url URL] [--content-type TYPE]",
+	    "print a local page's main text (offline; --json adds its metadata)", cli_cmd_extract },
 	{ "ping", "", "check that researchd answers, and its version", cli_cmd_ping },
 	{ "stats", "", "show researchd's figures", cli_cmd_stats },
 	{ "help", "[COMMAND]", "show this help, or a command's usage", cli_cmd_help },

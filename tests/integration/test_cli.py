@@ -159,7 +159,35 @@ def test_exit_codes():
         d.cleanup()
 
 
+def test_extract_offline():
+    d = Daemon()  # never started: extract needs no daemon
+    try:
+        page = os.path.join(d.dir, "page.html")
+        with open(page, "w") as f:
+            f.write("<html><head><title>T</title><link rel=canonical href='/c'></head><body>"
+                    "<nav><a href='/'>Home</a></nav><article><h2>Section</h2>"
+                    "<p>" + "A sentence of the article body. " * 8 + "</p>"
+                    "<ul><li>one</li><li>two</li></ul></article></body></html>")
+        r = d.cli("extract", page)
+        assert r.returncode == 0, r
+        assert "## Section" in r.stdout and "- one" in r.stdout and "Home" not in r.stdout, r.stdout
+        r = d.cli("--json", "extract", "--base-url", "https://example.org/x/y", page)
+        doc = json.loads(r.stdout)
+        assert doc["title"] == "T" and doc["canonical_url"] == "https://example.org/c", doc
+        with open(page, "rb") as f:
+            r = d.cli("extract", "-", stdin=f)
+        assert r.returncode == 0 and "A sentence" in r.stdout
+        bad = os.path.join(d.dir, "bad.bin")
+        with open(bad, "wb") as f:
+            f.write(bytes(range(256)) * 8)
+        r = d.cli("extract", bad)
+        assert r.returncode == 1 and "not text" in r.stderr, r
+        assert d.cli("extract").returncode == 2
+    finally:
+        d.cleanup()
+
+
 if __name__ == "__main__":
     run([test_ping_and_stats, test_submit_list_status, test_watch_and_report,
          test_cancel_pause_resume, test_watch_ends_on_cancel, test_question_form,
-         test_exit_codes])
+         test_exit_codes, test_extract_offline])
