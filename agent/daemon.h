@@ -11,6 +11,8 @@ struct store;
 struct effects;
 struct jobs;
 struct server;
+struct http;
+struct fetch;
 
 struct daemon {
 	uv_loop_t *loop;
@@ -20,6 +22,8 @@ struct daemon {
 	struct effects *effects;
 	struct jobs *jobs;
 	struct server *server;
+	struct http *http;	/* one libcurl multi handle on the loop */
+	struct fetch *fetch;	/* polite fetching through the source cache */
 	int64_t start_ms;
 	bool stopping;
 };

@@ -138,6 +138,7 @@ static void daemon_finish_stop(struct daemon *d)
 {
 	uv_timer_stop(&shutdown_timer);
 	jobs_shutdown(d->jobs);
+	tools_unregister(d);
 	notify_watchdog_stop();
 	uv_walk(d->loop, daemon_close_handle, NULL);
 }
@@ -328,7 +329,6 @@ int main(int argc, char **argv)
 	effects_free(d->effects);
 	store_close(d->store);
 	selftest_unregister();
-	tools_unregister();
 	config_free(d->config);
 	free(d->config_path);
 	free(dbpath);

@@ -474,6 +474,8 @@ static const struct {
 	{ "watch", op_watch },
 	{ "report", op_report },
 	{ "stats", op_stats },
+	{ "fetch", op_fetch },
+	{ "sources", op_sources },
 };
 
 void ops_dispatch(struct client *c, struct protocol_request *req)

@@ -8,4 +8,8 @@ struct protocol_request;
 
 void ops_dispatch(struct client *c, struct protocol_request *req);
 
+/* Handlers kept in their own files (ops-web.c). */
+void op_fetch(struct client *c, struct protocol_request *req);
+void op_sources(struct client *c, struct protocol_request *req);
+
 #endif

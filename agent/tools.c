@@ -1,4 +1,7 @@
-/* The effect kinds the daemon offers its jobs (see tools.h). */
+/* The effect kinds the daemon offers its jobs (see tools.h), and the shared
+ * objects behind them: one HTTP client on the loop, the polite fetcher with
+ * its source cache, the sandbox's code tool. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,18 +9,21 @@
 #include "config.h"
 #include "daemon.h"
 #include "effect.h"
+#include "fetch.h"
+#include "http.h"
+#include "log.h"
 #include "tools.h"
 #include "xmalloc.h"
+
+#define TOOLS_MAX_TRANSFERS 32
 
 /* The executor reads this on every start, so a reload takes effect for the
  * next run while runs in flight keep what they started with. */
 static struct code_config tools_code_config;
 static char *tools_code_helper;
 
-void tools_reconfigure(struct daemon *d)
+static void tools_code_reconfigure(const struct config *c)
 {
-	const struct config *c = d->config;
-
 	free(tools_code_helper);
 	tools_code_helper = xstrdup(c->sandbox_helper);
 	memset(&tools_code_config, 0, sizeof(tools_code_config));
@@ -31,6 +37,25 @@ void tools_reconfigure(struct daemon *d)
 	tools_code_config.limits.files_max = c->sandbox_max_output;
 }
 
+/* [fetch] as the fetcher wants it; the strings stay owned by c. */
+static void tools_fetch_config(const struct config *c, struct fetch_config *fc)
+{
+	fetch_config_init(fc);
+	fc->user_agent = c->user_agent;
+	fc->allow_hosts = (const char *const *)c->allow_hosts.items;
+	fc->n_allow_hosts = c->allow_hosts.n;
+	fc->robots = c->robots;
+	fc->max_body = c->fetch_max_body;
+	fc->timeout_ms = c->fetch_timeout * 1000;
+	fc->cache_ttl_ms = c->cache_ttl * 1000;
+}
+
+void tools_reconfigure(struct daemon *d)
+{
+	tools_code_reconfigure(d->config);
+	/* The fetcher copies what it keeps; [fetch] changes apply at restart. */
+}
+
 int tools_register(struct daemon *d)
 {
 	static const struct effect_kind code_kind = {
@@ -39,13 +64,28 @@ int tools_register(struct daemon *d)
 		.cancel = code_exec_cancel,
 		.userdata = &tools_code_config,
 	};
+	struct http_limits hl = { .max_transfers = TOOLS_MAX_TRANSFERS };
+	struct fetch_config fc;
+	int r;
 
-	tools_reconfigure(d);
-	return effects_register(d->effects, &code_kind);
+	tools_code_reconfigure(d->config);
+	r = effects_register(d->effects, &code_kind);
+	if (r < 0)
+		return r;
+	r = http_new(d->loop, &hl, &d->http);
+	if (r < 0)
+		return r;
+	tools_fetch_config(d->config, &fc);
+	r = fetch_new(d->loop, d->http, d->store, &fc, &d->fetch);
+	if (r < 0)
+		return r;
+	return fetch_register(d->effects, d->fetch);
 }
 
-void tools_unregister(void)
+void tools_unregister(struct daemon *d)
 {
+	d->fetch = fetch_free(d->fetch);
+	d->http = http_free(d->http);
 	tools_code_helper = mfree(tools_code_helper);
 	tools_code_config.helper = NULL;
 }

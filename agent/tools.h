@@ -8,6 +8,7 @@ struct daemon;
 int tools_register(struct daemon *d);
 /* Apply a reloaded configuration's limits to the registered tools. */
 void tools_reconfigure(struct daemon *d);
-void tools_unregister(void);
+/* Free what tools_register() made; before the loop is run to its end. */
+void tools_unregister(struct daemon *d);
 
 #endif

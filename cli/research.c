@@ -1291,6 +1291,140 @@ static int cli_cmd_extract(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* A fetch waits on politeness delays, robots.txt and the page itself. */
+#define CLI_FETCH_TIMEOUT_MS (180 * 1000)
+
+static int cli_cmd_fetch(struct cli *cli, int argc, char **argv)
+{
+	_cleanup_json_ json_t *req = NULL, *reply = NULL;
+	json_t *src, *page;
+	const char *text = NULL;
+	int64_t id;
+	int r;
+
+	cli_getopt_reset();
+	if (cli_getopt(cli, argc, argv, "-:", cli_no_options) != -1)
+		return EXIT_USAGE;
+	if (cli->n_operands != 1)
+		return cli_usage_error(cli, "fetch takes one URL");
+	req = json_pack("{s:s, s:s}", "op", "fetch", "url", cli->operands[0]);
+	r = cli_send(cli, req, &id);
+	if (r != EXIT_OK)
+		return r;
+	r = cli_recv(cli, id, CLI_FETCH_TIMEOUT_MS, false, &reply);
+	if (r != EXIT_OK)
+		return r;
+	if (cli->json) {
+		cli_print_json(cli, reply);
+		return EXIT_OK;
+	}
+	if (json_get_object(reply, "source", &src) < 0)
+		return cli_malformed(cli);
+	page = json_object_get(reply, "page");
+	printf("url: %s\n", cli_esc(cli, json_string_value(json_object_get(src, "url"))));
+	if (json_is_string(json_object_get(src, "final_url")))
+		printf("final_url: %s\n", cli_esc(cli, json_string_value(json_object_get(src, "final_url"))));
+	printf("status: %lld\n", (long long)json_integer_value(json_object_get(src, "status")));
+	if (json_is_string(json_object_get(src, "content_type")))
+		printf("content_type: %s\n", cli_esc(cli, json_string_value(json_object_get(src, "content_type"))));
+	printf("from_cache: %s\n", json_is_true(json_object_get(src, "from_cache")) ? "yes" : "no");
+	if (json_is_string(json_object_get(src, "error"))) {
+		printf("error: %s\n", cli_esc(cli, json_string_value(json_object_get(src, "error"))));
+		return EXIT_DAEMON_ERROR;
+	}
+	if (json_is_object(page)) {
+		static const char *const keys[] = { "title", "author", "published", "lang", "canonical_url" };
+
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (json_is_string(json_object_get(page, keys[i])))
+				printf("%s: %s\n", keys[i], cli_esc(cli, json_string_value(json_object_get(page, keys[i]))));
+		json_get_string(page, "text", &text);
+	} else if (json_is_string(json_object_get(reply, "page_error")))
+		printf("page_error: %s\n", cli_esc(cli, json_string_value(json_object_get(reply, "page_error"))));
+	putchar('\n');
+	if (text != NULL) {
+		size_t len = strlen(text);
+
+		cli_put_terminal(cli, text, len);
+		if (len > 0 && text[len - 1] != '\n')
+			putchar('\n');
+	}
+	return EXIT_OK;
+}
+
+static int cli_cmd_sources(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ 0 },
+	};
+	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "sources"), *list = json_array();
+	json_t *msg = NULL, *src;
+	int64_t id, n;
+	int c, r;
+
+	cli_getopt_reset();
+	while ((c = cli_getopt(cli, argc, argv, "-:", longopts)) != -1) {
+		switch (c) {
+		case 'a':
+			json_object_set_new(req, "all", json_true());
+			break;
+		case 'n':
+			r = cli_parse_int(cli, "--limit", optarg, 1, PROTOCOL_MAX_LIST, &n);
+			if (r != EXIT_OK)
+				return r;
+			json_object_set_new(req, "limit", json_integer(n));
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (cli->n_operands > 1)
+		return cli_usage_error(cli, "sources takes at most one job ID");
+	if (cli->n_operands == 1) {
+		r = cli_parse_id(cli, cli->operands[0], &n);
+		if (r != EXIT_OK)
+			return r;
+		json_object_set_new(req, "job", json_integer(n));
+	}
+	r = cli_send(cli, req, &id);
+	if (r != EXIT_OK)
+		return r;
+	for (;;) {
+		r = cli_recv(cli, id, CLI_TIMEOUT_MS, false, &msg);
+		if (r != EXIT_OK)
+			return r;
+		if (json_is_true(json_object_get(msg, "end")))
+			break;
+		src = json_object_get(msg, "source");
+		if (!json_is_object(src) || json_array_size(list) >= PROTOCOL_MAX_LIST) {
+			msg = cli_unref(msg);
+			return cli_malformed(cli);
+		}
+		json_array_append(list, src);
+		msg = cli_unref(msg);
+	}
+	msg = cli_unref(msg);
+	if (cli->json) {
+		_cleanup_json_ json_t *doc = json_pack("{s:O}", "sources", list);
+		cli_print_json(cli, doc);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		json_t *s = json_array_get(list, i);
+
+		/* cli_esc's buffer holds one text at a time: one per printf. */
+		printf("%-4lld %3lld  %s", (long long)json_integer_value(json_object_get(s, "job")),
+		    (long long)json_integer_value(json_object_get(s, "status")),
+		    cli_esc(cli, json_string_value(json_object_get(s, "url"))));
+		if (json_is_string(json_object_get(s, "error")))
+			printf("  error: %s", cli_esc(cli, json_string_value(json_object_get(s, "error"))));
+		putchar('\n');
+	}
+	return EXIT_OK;
+}
+
 static int cli_cmd_ping(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "ping"), *reply = NULL;
@@ -1384,6 +1518,9 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "resume", "ID", "queue a paused job again", cli_cmd_job_op },
 	{ "extract", "FILE|- [--base-url URL] [--content-type TYPE]",
 	    "print a local page's main text (offline; --json adds its metadata)", cli_cmd_extract },
+	{ "fetch", "URL", "fetch a page through researchd's cache and print its text", cli_cmd_fetch },
+	{ "sources", "[JOB] [--all] [--limit N]",
+	    "list the pages your jobs (or one job) fetched", cli_cmd_sources },
 	{ "ping", "", "check that researchd answers, and its version", cli_cmd_ping },
 	{ "stats", "", "show researchd's figures", cli_cmd_stats },
 	{ "help", "[COMMAND]", "show this help, or a command's usage", cli_cmd_help },

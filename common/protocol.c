@@ -61,6 +61,14 @@ static const struct protocol_op protocol_ops[] = {
 		{ "format", ARG_STRING, 0, 1, 16 },
 	} },
 	{ "stats", { { 0 } } },
+	{ "fetch", {
+		{ "url", ARG_STRING, 1, 1, 8192 },
+	} },
+	{ "sources", {
+		{ "job", ARG_INT, 0, 1, INT64_MAX },
+		{ "limit", ARG_INT, 0, 1, PROTOCOL_MAX_LIST },
+		{ "all", ARG_BOOL, 0, 0, 0 },
+	} },
 };
 
 const struct protocol_op *protocol_op_find(const char *name)

@@ -26,6 +26,7 @@
 #define PROTO_E_BUSY "busy"			/* too many clients or queued jobs */
 #define PROTO_E_TIMEOUT "timeout"		/* idle client dropped */
 #define PROTO_E_SHUTTING_DOWN "shutting_down"
+#define PROTO_E_FAILED "failed"		/* the work failed for now (e.g. a host down) */
 #define PROTO_E_INTERNAL "internal"
 
 /* Job states, as named on the wire and in the store. */

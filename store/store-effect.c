@@ -73,6 +73,34 @@ int store_effect_count(struct store *s, int64_t job_id, int64_t *ret)
 	return rc == SQLITE_ROW ? 0 : store_errno(rc);
 }
 
+int store_effect_list_kind(struct store *s, const char *kind, uid_t owner, int64_t job_id,
+    int64_t limit, store_effect_fn fn, void *userdata)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_EFFECT_LIST_KIND);
+	int rc = SQLITE_DONE, r;
+
+	if (st == NULL)
+		return -EIO;
+	r = store_bind_text(st, ":kind", kind);
+	if (r == 0) r = store_bind_int(st, ":owner", owner == (uid_t)-1 ? -1 : (int64_t)owner);
+	if (r == 0) r = store_bind_int(st, ":job", job_id);
+	if (r == 0) r = store_bind_int(st, ":limit", limit);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(st, 1);
+
+		r = fn(sqlite3_column_int64(st, 0), text ? text : "null", sqlite3_column_int64(st, 2),
+		    userdata);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_errno(rc);
+	sqlite3_reset(st);
+	return r;
+}
+
 int store_report_put(struct store *s, int64_t job_id, const char *format, const char *body,
     int64_t now_ms)
 {

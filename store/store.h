@@ -97,10 +97,125 @@ int store_effect_get(struct store *s, int64_t job_id, const uint8_t key[HASH_BYT
 int store_effect_put(struct store *s, int64_t job_id, const uint8_t key[HASH_BYTES],
     const char *kind, const char *request, const json_t *result, int64_t ms, int64_t now_ms);
 int store_effect_count(struct store *s, int64_t job_id, int64_t *ret);
+typedef int (*store_effect_fn)(int64_t job_id, const char *result, int64_t created, void *userdata);
+/* Stored results of one kind, of job_id (all jobs when <= 0) of owner (any
+ * when (uid_t)-1), oldest first, at most limit. */
+int store_effect_list_kind(struct store *s, const char *kind, uid_t owner, int64_t job_id,
+    int64_t limit, store_effect_fn fn, void *userdata);
 
 /* Reports, one per job and format ("markdown", "json"). */
 int store_report_put(struct store *s, int64_t job_id, const char *format, const char *body,
     int64_t now_ms);
 int store_report_get(struct store *s, int64_t job_id, const char *format, char **ret_body);
+
+/* The source cache, global to all jobs: one row per canonical URL with the
+ * outcome of its last fetch; bodies are snapshots addressed by the BLAKE2b
+ * hash of their bytes and stored zlib-compressed. */
+#define STORE_MAX_SNAPSHOT (256 * 1024 * 1024)
+
+struct store_source {
+	int64_t id;
+	char *url;		/* canonical URL: the key */
+	char *final_url;	/* after redirects */
+	int64_t status;		/* HTTP status */
+	char *content_type, *etag, *last_modified;	/* NULL when not sent */
+	bool has_hash;		/* false: no body */
+	uint8_t hash[HASH_BYTES];
+	int64_t bytes;		/* body bytes (uncompressed) */
+	int64_t fetched;	/* ms since epoch of the last fetch or revalidation */
+	int64_t created;
+};
+
+struct store_source *store_source_free(struct store_source *src);
+/* -ENOENT when the URL was never fetched. */
+int store_source_get(struct store *s, const char *url, struct store_source **ret);
+int store_source_get_by_id(struct store *s, int64_t id, struct store_source **ret);
+/* Insert or replace the row of src->url (id and created are ignored);
+ * *ret_id (may be NULL) gets its id. */
+int store_source_put(struct store *s, const struct store_source *src, int64_t *ret_id);
+/* A 304 Not Modified: the cached body is still current. */
+int store_source_touch(struct store *s, const char *url, int64_t fetched_ms);
+int store_source_count(struct store *s, int64_t *ret_sources, int64_t *ret_snapshots);
+/* Store a body under its hash (nothing happens when it is there already). */
+int store_snapshot_put(struct store *s, const uint8_t hash[HASH_BYTES], const void *body,
+    size_t len, int64_t now_ms);
+/* The body of hash, decompressed and checked against the hash; -ENOENT,
+ * -EFBIG when it is larger than max, -EBADMSG when corrupt. The body is
+ * NUL-terminated (not counted in *ret_len). */
+int store_snapshot_get(struct store *s, const uint8_t hash[HASH_BYTES], size_t max,
+    char **ret_body, size_t *ret_len);
+bool store_snapshot_exists(struct store *s, const uint8_t hash[HASH_BYTES]);
+
+/* The full-text index (store-index.c): documents, either web sources keyed
+ * by canonical URL or the user's files keyed by file:// URL, split into
+ * passages with their byte offsets in the document's text; FTS5 with
+ * porter stemming over unicode61 without diacritics, BM25 with the title
+ * weighted above headings above text. */
+#define STORE_INDEX_MAX_KEY	4096
+#define STORE_INDEX_MAX_PASSAGES	100000
+#define STORE_INDEX_MAX_QUERY	1024	/* bytes of a user query */
+#define STORE_INDEX_MAX_TERMS	128	/* distinct terms of a user query */
+#define STORE_INDEX_MAX_LIMIT	10000	/* results of one query */
+#define STORE_INDEX_MAX_SCAN	200000	/* passages looked at per query */
+
+struct store_index_doc {
+	const char *key;	/* canonical URL or file:// URL */
+	const char *kind;	/* "web" or "local" */
+	const char *title;	/* "" when none */
+	const char *text;	/* the passages' offsets point into it */
+	size_t text_len;
+};
+
+/* text[start, end) and its heading text[heading_start, heading_end). */
+struct store_passage {
+	size_t start, end;
+	size_t heading_start, heading_end;
+};
+
+/* Replace the document's passages (in order, non-overlapping, inside the
+ * text) in one transaction; when title and text hash as they did last
+ * time nothing is written and *ret_unchanged is true. -EINVAL for bad
+ * arguments or offsets, -E2BIG over the caps. */
+int store_index_put(struct store *s, const struct store_index_doc *doc,
+    const struct store_passage *p, size_t n, int64_t now_ms, int64_t *ret_id,
+    bool *ret_unchanged);
+/* Remove a document and its passages; -ENOENT when absent. */
+int store_index_delete(struct store *s, const char *key);
+int store_index_count(struct store *s, int64_t *ret_docs, int64_t *ret_passages);
+/* FTS5's integrity check of passages_fts against the passages; -EBADMSG
+ * when they disagree. */
+int store_index_check(struct store *s);
+/* The hash store_index_put compares: BLAKE2b of title and text. */
+void store_index_doc_hash(const char *title, const char *text, size_t text_len,
+    uint8_t out[HASH_BYTES]);
+
+enum {
+	STORE_INDEX_PER_DOC = 1 << 0,	/* only the best passage of each document */
+	STORE_INDEX_SNIPPET = 1 << 1,	/* fill hit->snippet */
+	STORE_INDEX_ALL_TERMS = 1 << 2,	/* keep English stopwords in the query */
+};
+
+/* The safe FTS5 expression for a user's query: each distinct run of
+ * letters and digits quoted, OR-ed; English stopwords dropped when other
+ * terms remain (unless STORE_INDEX_ALL_TERMS). -ENODATA when there is no
+ * term, -EINVAL for invalid UTF-8, -E2BIG over STORE_INDEX_MAX_QUERY or
+ * STORE_INDEX_MAX_TERMS. */
+int store_index_match(const char *query, unsigned flags, char **ret);
+
+struct store_index_hit {
+	int64_t passage_id, doc_id, seq;
+	int64_t start, end;		/* of the passage in the document's text */
+	const char *key, *kind, *title, *heading, *text;
+	const char *snippet;		/* NULL unless asked for */
+	double score;			/* BM25, higher is better */
+};
+
+/* fn gets each hit, best first; valid during the call only. A negative
+ * return from fn stops and is returned, a positive one stops with 0. */
+typedef int (*store_index_fn)(const struct store_index_hit *h, void *userdata);
+/* The best limit passages for a user query (any text; it is made safe
+ * with store_index_match); a query without terms finds nothing. */
+int store_index_query(struct store *s, const char *query, unsigned flags, size_t limit,
+    store_index_fn fn, void *userdata);
 
 #endif

@@ -1,0 +1,288 @@
+/* The ops that read the web for a person at the CLI: fetch (one page
+ * through the polite fetcher and the source cache, extracted on the thread
+ * pool) and sources (what jobs fetched). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "extract.h"
+#include "fetch.h"
+#include "json.h"
+#include "log.h"
+#include "ops.h"
+#include "protocol.h"
+#include "server.h"
+#include "store.h"
+#include "str.h"
+#include "xmalloc.h"
+
+struct ops_fetch {
+	struct client *c;
+	json_t *id;
+	struct fetch_req *req;	/* while fetching */
+	uv_work_t work;		/* while extracting */
+	bool in_work, dead;
+	char *body;
+	size_t len;
+	char *content_type, *base_url;
+	struct extract_result *ex;
+	int ex_r;
+	json_t *source;
+};
+
+static json_t *ops_web_time(int64_t ms)
+{
+	char s[32];
+
+	if (ms <= 0)
+		return json_null();
+	time_format(ms, s);
+	return json_string(s);
+}
+
+static json_t *ops_web_str(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static void ops_fetch_free(struct ops_fetch *f)
+{
+	if (f->id)
+		json_decref(f->id);
+	if (f->source)
+		json_decref(f->source);
+	extract_result_free(f->ex);
+	free(f->body);
+	free(f->content_type);
+	free(f->base_url);
+	free(f);
+}
+
+/* The client went away: stop what can be stopped; the thread pool's work
+ * cannot, so its completion frees. */
+static void ops_fetch_cleanup(void *data)
+{
+	struct ops_fetch *f = data;
+
+	if (f->req) {
+		fetch_cancel(f->req);
+		f->req = NULL;
+	}
+	if (f->in_work) {
+		f->dead = true;
+		return;
+	}
+	ops_fetch_free(f);
+}
+
+static void ops_fetch_reply(struct ops_fetch *f, json_t *msg)
+{
+	struct client *c = f->c;
+
+	client_set_op(c, NULL, NULL);
+	client_send(c, msg);
+	json_decref(msg);
+	ops_fetch_free(f);
+	client_set_busy(c, false);
+}
+
+static void ops_fetch_fail(struct ops_fetch *f, const char *code, const char *message)
+{
+	ops_fetch_reply(f, protocol_error_new(f->id, code, message));
+}
+
+static void ops_fetch_answer(struct ops_fetch *f)
+{
+	json_t *m = protocol_reply_new(f->id);
+
+	json_object_set(m, "source", f->source);
+	if (f->ex) {
+		json_t *page = json_object(), *links = json_array();
+
+		json_object_set_new(page, "title", ops_web_str(f->ex->title));
+		json_object_set_new(page, "canonical_url", ops_web_str(f->ex->canonical_url));
+		json_object_set_new(page, "author", ops_web_str(f->ex->author));
+		json_object_set_new(page, "published", ops_web_str(f->ex->published));
+		json_object_set_new(page, "lang", ops_web_str(f->ex->lang));
+		json_object_set_new(page, "charset", ops_web_str(f->ex->charset));
+		for (size_t i = 0; i < f->ex->n_links; i++)
+			json_array_append_new(links, json_pack("{s:s, s:s}", "url", f->ex->links[i].url,
+			    "text", f->ex->links[i].text ? f->ex->links[i].text : ""));
+		json_object_set_new(page, "links", links);
+		json_object_set_new(page, "text", json_stringn(f->ex->text, f->ex->text_len));
+		json_object_set_new(m, "page", page);
+	} else if (f->ex_r < 0) {
+		json_object_set_new(m, "page_error", json_string(
+		    f->ex_r == -EMEDIUMTYPE ? "not HTML, text, Markdown or JSON" :
+		    f->ex_r == -EFBIG ? "the page or its text is over the extractor's caps" :
+		    "not text, or markup the extractor refuses"));
+	}
+	ops_fetch_reply(f, m);
+}
+
+static void ops_fetch_work(uv_work_t *w)
+{
+	struct ops_fetch *f = w->data;
+	struct extract_options opt = {
+		.content_type = f->content_type,
+		.base_url = f->base_url,
+	};
+
+	f->ex_r = extract_html(f->body, f->len, &opt, &f->ex);
+}
+
+static void ops_fetch_work_done(uv_work_t *w, int status)
+{
+	struct ops_fetch *f = w->data;
+
+	f->in_work = false;
+	if (f->dead) {
+		ops_fetch_free(f);
+		return;
+	}
+	ops_fetch_answer(f);
+}
+
+static void ops_fetch_done(struct fetch_req *req, int r, const struct fetch_result *res,
+    const char *msg, void *ud)
+{
+	struct ops_fetch *f = ud;
+	struct daemon *d = client_daemon(f->c);
+	char hex[HASH_HEX_LEN + 1];
+
+	f->req = NULL;
+	if (r < 0) {
+		ops_fetch_fail(f, PROTO_E_FAILED, msg ? msg : strerror(-r));
+		return;
+	}
+	f->source = json_object();
+	json_object_set_new(f->source, "url", json_string(res->url));
+	json_object_set_new(f->source, "final_url", ops_web_str(res->final_url));
+	json_object_set_new(f->source, "status", json_integer(res->status));
+	json_object_set_new(f->source, "content_type", ops_web_str(res->content_type));
+	if (res->has_body) {
+		hash_hex(res->hash, hex);
+		json_object_set_new(f->source, "hash", json_string(hex));
+	}
+	json_object_set_new(f->source, "bytes", json_integer(res->bytes));
+	json_object_set_new(f->source, "fetched", ops_web_time(res->fetched));
+	json_object_set_new(f->source, "from_cache", json_boolean(res->from_cache));
+	json_object_set_new(f->source, "revalidated", json_boolean(res->revalidated));
+	json_object_set_new(f->source, "error", ops_web_str(res->error));
+	if (res->error || !res->has_body) {
+		ops_fetch_answer(f);
+		return;
+	}
+	r = store_snapshot_get(d->store, res->hash, (size_t)d->config->fetch_max_body, &f->body, &f->len);
+	if (r < 0) {
+		log_warn_errno(r, "reading the snapshot of %s", res->url);
+		ops_fetch_fail(f, PROTO_E_INTERNAL, "the fetched page could not be read back from the cache");
+		return;
+	}
+	f->content_type = res->content_type ? xstrdup(res->content_type) : NULL;
+	f->base_url = xstrdup(res->final_url ? res->final_url : res->url);
+	f->work.data = f;
+	f->in_work = true;
+	r = uv_queue_work(d->loop, &f->work, ops_fetch_work, ops_fetch_work_done);
+	if (r < 0) {
+		f->in_work = false;
+		ops_fetch_fail(f, PROTO_E_INTERNAL, "extraction could not be started");
+	}
+}
+
+void op_fetch(struct client *c, struct protocol_request *req)
+{
+	struct daemon *d = client_daemon(c);
+	struct ops_fetch *f;
+	const char *url = NULL;
+	int r;
+
+	json_get_string(req->root, "url", &url);
+	f = xcalloc(1, sizeof(*f));
+	f->c = c;
+	f->id = req->id ? json_incref(req->id) : NULL;
+	client_set_busy(c, true);
+	client_set_op(c, f, ops_fetch_cleanup);
+	r = fetch_start(d->fetch, url, ops_fetch_done, f, &f->req);
+	if (r < 0) {
+		f->req = NULL;
+		ops_fetch_fail(f, r == -EINVAL ? PROTO_E_BAD_REQUEST : PROTO_E_FAILED,
+		    r == -EINVAL ? "not an http:// or https:// URL the fetcher accepts" : strerror(-r));
+	}
+}
+
+struct ops_sources {
+	struct client *c;
+	json_t *id;
+	json_t *seen;		/* canonical URLs sent, as object keys */
+	int64_t count;
+};
+
+static int ops_sources_one(int64_t job_id, const char *result, int64_t created, void *userdata)
+{
+	struct ops_sources *s = userdata;
+	json_t *src = json_loads(result, 0, NULL), *m;
+	const char *url = NULL;
+	bool ok;
+
+	if (src == NULL || json_get_string(src, "url", &url) < 0 || json_object_get(s->seen, url)) {
+		json_decref(src);
+		return 0;
+	}
+	json_object_set_new(s->seen, url, json_true());
+	json_object_set_new(src, "job", json_integer(job_id));
+	m = protocol_reply_new(s->id);
+	json_object_set_new(m, "source", src);
+	ok = client_send(s->c, m);
+	json_decref(m);
+	s->count++;
+	return ok ? 0 : -EPIPE;
+}
+
+void op_sources(struct client *c, struct protocol_request *req)
+{
+	struct daemon *d = client_daemon(c);
+	struct ops_sources s = { .c = c, .id = req->id };
+	int64_t job = 0, limit = 1000;
+	uid_t owner = client_uid(c);
+	bool all = false;
+	json_t *m;
+	int r;
+
+	json_get_int(req->root, "job", &job);
+	json_get_int(req->root, "limit", &limit);
+	json_get_bool(req->root, "all", &all);
+	if (job > 0) {
+		struct store_job *j = NULL;
+
+		r = store_job_get(d->store, job, &j);
+		if (r == 0 && owner != 0 && j->owner != owner)
+			r = -ENOENT;
+		store_job_free(j);
+		if (r < 0) {
+			client_send_error(c, req->id, r == -ENOENT ? PROTO_E_NOT_FOUND : PROTO_E_INTERNAL,
+			    "no job %lld", (long long)job);
+			return;
+		}
+	}
+	/* Root sees a job's sources by its id, and everyone's with "all". */
+	if (owner == 0 && (job > 0 || all))
+		owner = (uid_t)-1;
+	s.seen = json_object();
+	r = store_effect_list_kind(d->store, "web.fetch", owner, job, limit, ops_sources_one, &s);
+	json_decref(s.seen);
+	if (r == -EPIPE)
+		return;
+	if (r < 0) {
+		client_send_error(c, req->id, PROTO_E_INTERNAL, "listing sources failed");
+		return;
+	}
+	m = protocol_reply_new(req->id);
+	json_object_set_new(m, "end", json_true());
+	json_object_set_new(m, "count", json_integer(s.count));
+	client_send(c, m);
+	json_decref(m);
+}

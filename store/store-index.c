@@ -1,0 +1,511 @@
+/* The full-text index: documents (web sources and the user's own files),
+ * their passages, and passages_fts, an FTS5 index over them whose content
+ * is read back from those tables (external content, see migration 3). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store-internal.h"
+#include "str.h"
+#include "xmalloc.h"
+
+void store_index_doc_hash(const char *title, const char *text, size_t text_len,
+    uint8_t out[HASH_BYTES])
+{
+	struct hash_state *h = hash_new();
+
+	hash_part(h, "index-doc-v1", 12);
+	hash_part(h, title, strlen(title));
+	hash_part(h, text, text_len);
+	hash_final(h, out);
+}
+
+/* English function words, sorted: dropped from a query that has other
+ * terms. OR-ed, each would match nearly every passage, costing time while
+ * BM25 gives them almost no weight. */
+static const char *const index_stopwords[] = {
+	"a", "about", "above", "after", "again", "against", "all", "am",
+	"an", "and", "any", "are", "as", "at", "be", "because",
+	"been", "before", "being", "below", "between", "both", "but", "by",
+	"can", "could", "did", "do", "does", "doing", "down", "during",
+	"each", "few", "for", "from", "further", "had", "has", "have",
+	"having", "he", "her", "here", "hers", "herself", "him", "himself",
+	"his", "how", "i", "if", "in", "into", "is", "it",
+	"its", "itself", "just", "me", "more", "most", "my", "myself",
+	"no", "nor", "not", "now", "of", "off", "on", "once",
+	"only", "or", "other", "our", "ours", "ourselves", "out", "over",
+	"own", "same", "she", "should", "so", "some", "such", "than",
+	"that", "the", "their", "theirs", "them", "themselves", "then", "there",
+	"these", "they", "this", "those", "through", "to", "too", "under",
+	"until", "up", "very", "was", "we", "were", "what", "when",
+	"where", "which", "while", "who", "whom", "why", "will", "with",
+	"would", "you", "your", "yours", "yourself", "yourselves",
+};
+
+static int index_stopword_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, *(const char *const *)elem);
+}
+
+static bool index_stopword(const char *s, size_t len)
+{
+	char w[16];
+
+	if (len >= sizeof(w))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		w[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+	w[len] = '\0';
+	return bsearch(w, index_stopwords, sizeof(index_stopwords) / sizeof(index_stopwords[0]),
+	    sizeof(index_stopwords[0]), index_stopword_cmp) != NULL;
+}
+
+static bool index_word_byte(unsigned char c)
+{
+	return c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z');
+}
+
+static bool index_term_seen(const char *q, const size_t *starts, const size_t *lens, size_t n,
+    size_t s, size_t l)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (lens[i] != l)
+			continue;
+		size_t k = 0;
+
+		while (k < l) {
+			char a = q[starts[i] + k], b = q[s + k];
+
+			if (a >= 'A' && a <= 'Z')
+				a = (char)(a - 'A' + 'a');
+			if (b >= 'A' && b <= 'Z')
+				b = (char)(b - 'A' + 'a');
+			if (a != b)
+				break;
+			k++;
+		}
+		if (k == l)
+			return true;
+	}
+	return false;
+}
+
+/* Every run of letters and digits becomes one quoted FTS5 string and the
+ * strings are OR-ed: BM25 ranks documents with more of the terms first,
+ * and no operator, column filter, NEAR or prefix of the user's reaches
+ * MATCH. Stopwords are dropped unless they are all there is or flags has
+ * STORE_INDEX_ALL_TERMS. A quoted string the tokenizer splits ("e-mail" is already two
+ * terms here) or finds empty is harmless: a phrase, or nothing. */
+int store_index_match(const char *query, unsigned flags, char **ret)
+{
+	size_t starts[STORE_INDEX_MAX_TERMS], lens[STORE_INDEX_MAX_TERMS];
+	bool stop[STORE_INDEX_MAX_TERMS];
+	size_t len, n = 0, i = 0, content = 0;
+	struct buf b;
+	int r = 0;
+
+	if (query == NULL || ret == NULL)
+		return -EINVAL;
+	len = strlen(query);
+	if (len > STORE_INDEX_MAX_QUERY)
+		return -E2BIG;
+	if (!utf8_valid(query, len))
+		return -EINVAL;
+	while (i < len) {
+		size_t s;
+
+		while (i < len && !index_word_byte((unsigned char)query[i]))
+			i++;
+		s = i;
+		while (i < len && index_word_byte((unsigned char)query[i]))
+			i++;
+		if (i == s || index_term_seen(query, starts, lens, n, s, i - s))
+			continue;
+		if (n == STORE_INDEX_MAX_TERMS)
+			return -E2BIG;
+		starts[n] = s;
+		lens[n++] = i - s;
+	}
+	if (n == 0)
+		return -ENODATA;
+	for (size_t k = 0; k < n; k++)
+		stop[k] = index_stopword(query + starts[k], lens[k]);
+	for (size_t k = 0; k < n; k++)
+		content += !stop[k];
+	buf_init(&b, 4 * STORE_INDEX_MAX_QUERY + 16);
+	for (size_t k = 0; k < n && r == 0; k++) {
+		if (content > 0 && stop[k] && !(flags & STORE_INDEX_ALL_TERMS))
+			continue;
+		if (b.len > 0)
+			r = buf_puts(&b, " OR ");
+		if (r == 0)
+			r = buf_putc(&b, '"');
+		/* Terms hold no '"' (it splits them), so nothing to double. */
+		if (r == 0)
+			r = buf_append(&b, query + starts[k], lens[k]);
+		if (r == 0)
+			r = buf_putc(&b, '"');
+	}
+	if (r < 0) {
+		buf_free(&b);
+		return r;
+	}
+	*ret = buf_steal(&b);
+	return 0;
+}
+
+/* Removes the document's rows from passages_fts (with the values they
+ * were indexed with, read back from the same tables), then its passages. */
+static int index_doc_clear(struct store *s, int64_t doc_id)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_INDEX_FTS_DELETE);
+	int r;
+
+	if (st == NULL)
+		return -EIO;
+	r = store_bind_int(st, ":doc", doc_id);
+	if (r == 0)
+		r = store_step_done(st);
+	if (r < 0)
+		return r;
+	st = store_stmt(s, STMT_INDEX_PASSAGE_DELETE);
+	if (st == NULL)
+		return -EIO;
+	r = store_bind_int(st, ":doc", doc_id);
+	return r < 0 ? r : store_step_done(st);
+}
+
+/* -ENOENT when absent. */
+static int index_doc_find(struct store *s, const char *key, int64_t *ret_id,
+    uint8_t ret_hash[HASH_BYTES])
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_INDEX_DOC_GET);
+	int rc, r;
+
+	if (st == NULL)
+		return -EIO;
+	r = store_bind_text(st, ":key", key);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const void *h = sqlite3_column_blob(st, 1);
+
+		*ret_id = sqlite3_column_int64(st, 0);
+		if (h && sqlite3_column_bytes(st, 1) == HASH_BYTES)
+			memcpy(ret_hash, h, HASH_BYTES);
+		else
+			memset(ret_hash, 0, HASH_BYTES);
+		r = 0;
+	} else {
+		r = rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+static bool index_kind_valid(const char *kind)
+{
+	return kind && (strcmp(kind, "web") == 0 || strcmp(kind, "local") == 0);
+}
+
+static bool index_passages_valid(size_t len, const struct store_passage *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i].start >= p[i].end || p[i].end > len ||
+		    p[i].heading_start > p[i].heading_end || p[i].heading_end > len ||
+		    (i > 0 && p[i].start < p[i - 1].end))
+			return false;
+	return true;
+}
+
+static int index_put_passages(struct store *s, int64_t doc_id, const char *text, size_t len,
+    const struct store_passage *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *st = store_stmt(s, STMT_INDEX_PASSAGE_PUT);
+		int r;
+
+		if (st == NULL)
+			return -EIO;
+		r = store_bind_int(st, ":doc", doc_id);
+		if (r == 0) r = store_bind_int(st, ":seq", (int64_t)i);
+		if (r == 0) r = store_bind_int(st, ":start", (int64_t)p[i].start);
+		if (r == 0) r = store_bind_int(st, ":end", (int64_t)p[i].end);
+		if (r == 0) {
+			int k = sqlite3_bind_parameter_index(st, ":heading");
+
+			r = store_errno(sqlite3_bind_text64(st, k, text + p[i].heading_start,
+			    p[i].heading_end - p[i].heading_start, SQLITE_STATIC, SQLITE_UTF8));
+		}
+		if (r == 0) {
+			int k = sqlite3_bind_parameter_index(st, ":text");
+
+			r = store_errno(sqlite3_bind_text64(st, k, text + p[i].start,
+			    p[i].end - p[i].start, SQLITE_STATIC, SQLITE_UTF8));
+		}
+		if (r == 0)
+			r = store_step_done(st);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int store_index_put(struct store *s, const struct store_index_doc *doc,
+    const struct store_passage *p, size_t n, int64_t now_ms, int64_t *ret_id,
+    bool *ret_unchanged)
+{
+	uint8_t hash[HASH_BYTES], old_hash[HASH_BYTES];
+	int64_t id = 0;
+	sqlite3_stmt *st;
+	bool exists;
+	int rc, r;
+
+	if (doc == NULL || doc->key == NULL || doc->key[0] == '\0' || doc->title == NULL ||
+	    (doc->text == NULL && doc->text_len > 0) || (p == NULL && n > 0) ||
+	    !index_kind_valid(doc->kind))
+		return -EINVAL;
+	if (strlen(doc->key) > STORE_INDEX_MAX_KEY)
+		return -E2BIG;
+	if (n > STORE_INDEX_MAX_PASSAGES)
+		return -E2BIG;
+	/* Checked before the transaction: a bad call must not roll back an
+	 * enclosing one. */
+	if (!index_passages_valid(doc->text_len, p, n))
+		return -EINVAL;
+	store_index_doc_hash(doc->title, doc->text ? doc->text : "", doc->text_len, hash);
+
+	r = store_begin(s);
+	if (r < 0)
+		return r;
+	r = index_doc_find(s, doc->key, &id, old_hash);
+	if (r < 0 && r != -ENOENT)
+		goto fail;
+	exists = r == 0;
+	if (exists && memcmp(hash, old_hash, HASH_BYTES) == 0) {
+		r = store_commit(s);
+		if (r < 0)
+			return r;
+		if (ret_id)
+			*ret_id = id;
+		if (ret_unchanged)
+			*ret_unchanged = true;
+		return 0;
+	}
+	/* Before the title changes: the delete needs the indexed values. */
+	if (exists) {
+		r = index_doc_clear(s, id);
+		if (r < 0)
+			goto fail;
+	}
+	st = store_stmt(s, STMT_INDEX_DOC_PUT);
+	if (st == NULL) {
+		r = -EIO;
+		goto fail;
+	}
+	r = store_bind_text(st, ":key", doc->key);
+	if (r == 0) r = store_bind_text(st, ":kind", doc->kind);
+	if (r == 0) r = store_bind_text(st, ":title", doc->title);
+	if (r == 0) r = store_bind_blob(st, ":hash", hash, HASH_BYTES);
+	if (r == 0) r = store_bind_int(st, ":bytes", (int64_t)doc->text_len);
+	if (r == 0) r = store_bind_int(st, ":passages", (int64_t)n);
+	if (r == 0) r = store_bind_int(st, ":now", now_ms);
+	if (r < 0)
+		goto fail;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		id = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+	}
+	sqlite3_reset(st);
+	r = rc == SQLITE_DONE ? 0 : store_errno(rc);
+	if (r < 0)
+		goto fail;
+	r = index_put_passages(s, id, doc->text, doc->text_len, p, n);
+	if (r < 0)
+		goto fail;
+	st = store_stmt(s, STMT_INDEX_FTS_INSERT);
+	if (st == NULL) {
+		r = -EIO;
+		goto fail;
+	}
+	r = store_bind_int(st, ":doc", id);
+	if (r == 0)
+		r = store_step_done(st);
+	if (r < 0)
+		goto fail;
+	r = store_commit(s);
+	if (r < 0)
+		return r;
+	if (ret_id)
+		*ret_id = id;
+	if (ret_unchanged)
+		*ret_unchanged = false;
+	return 0;
+fail:
+	store_rollback(s);
+	return r;
+}
+
+int store_index_delete(struct store *s, const char *key)
+{
+	uint8_t hash[HASH_BYTES];
+	sqlite3_stmt *st;
+	int64_t id;
+	int r;
+
+	if (key == NULL)
+		return -EINVAL;
+	r = store_begin(s);
+	if (r < 0)
+		return r;
+	r = index_doc_find(s, key, &id, hash);
+	if (r == -ENOENT) {
+		/* Not an error of the transaction: an enclosing one goes on. */
+		r = store_commit(s);
+		return r < 0 ? r : -ENOENT;
+	}
+	if (r == 0)
+		r = index_doc_clear(s, id);
+	if (r == 0) {
+		st = store_stmt(s, STMT_INDEX_DOC_DELETE);
+		r = st ? store_bind_int(st, ":doc", id) : -EIO;
+		if (r == 0)
+			r = store_step_done(st);
+	}
+	if (r < 0) {
+		store_rollback(s);
+		return r;
+	}
+	return store_commit(s);
+}
+
+int store_index_count(struct store *s, int64_t *ret_docs, int64_t *ret_passages)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_INDEX_COUNT);
+	int rc;
+
+	if (st == NULL)
+		return -EIO;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*ret_docs = sqlite3_column_int64(st, 0);
+		*ret_passages = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : store_errno(rc);
+}
+
+int store_index_check(struct store *s)
+{
+	int r = store_step_done(store_stmt(s, STMT_INDEX_CHECK));
+
+	return r == -EIO ? -EBADMSG : r;
+}
+
+/* The documents already given, for STORE_INDEX_PER_DOC: open addressing
+ * over at least twice as many slots as results, so lookups stay O(1)
+ * however many passages are scanned. */
+struct index_seen {
+	int64_t *slot;		/* 0: empty (rowids start at 1) */
+	size_t mask;
+};
+
+static void index_seen_init(struct index_seen *h, size_t limit)
+{
+	size_t n = 16;
+
+	while (n < 2 * limit)
+		n *= 2;
+	h->slot = xcalloc(n, sizeof(*h->slot));
+	h->mask = n - 1;
+}
+
+/* True when id was there already; adds it otherwise. */
+static bool index_seen_add(struct index_seen *h, int64_t id)
+{
+	size_t i = (size_t)(((uint64_t)id * 0x9e3779b97f4a7c15u) >> 20) & h->mask;
+
+	while (h->slot[i] != 0) {
+		if (h->slot[i] == id)
+			return true;
+		i = (i + 1) & h->mask;
+	}
+	h->slot[i] = id;
+	return false;
+}
+
+static const char *index_col(sqlite3_stmt *st, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(st, i);
+	return t ? t : "";
+}
+
+int store_index_query(struct store *s, const char *query, unsigned flags, size_t limit,
+    store_index_fn fn, void *userdata)
+{
+	bool per_doc = flags & STORE_INDEX_PER_DOC;
+	struct index_seen seen = { NULL, 0 };
+	sqlite3_stmt *st;
+	size_t n = 0;
+	char *match = NULL;
+	int rc = SQLITE_DONE, r;
+
+	if (s == NULL || fn == NULL)
+		return -EINVAL;
+	if (limit == 0)
+		return 0;
+	if (limit > STORE_INDEX_MAX_LIMIT)
+		return -E2BIG;
+	r = store_index_match(query, flags, &match);
+	if (r == -ENODATA)
+		return 0;	/* nothing to look for finds nothing */
+	if (r < 0)
+		return r;
+	st = store_stmt(s, flags & STORE_INDEX_SNIPPET ? STMT_INDEX_QUERY_SNIPPET : STMT_INDEX_QUERY);
+	if (st == NULL) {
+		free(match);
+		return -EIO;
+	}
+	r = store_bind_text(st, ":match", match);
+	/* Per document, rows of documents already given are skipped: the
+	 * scan goes on past limit, up to a bound. */
+	if (r == 0)
+		r = store_bind_int(st, ":limit", per_doc ? STORE_INDEX_MAX_SCAN : (int64_t)limit);
+	if (r < 0)
+		goto out;
+	if (per_doc)
+		index_seen_init(&seen, limit);
+	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_index_hit h = {
+			.passage_id = sqlite3_column_int64(st, 0),
+			.doc_id = sqlite3_column_int64(st, 1),
+			.seq = sqlite3_column_int64(st, 2),
+			.start = sqlite3_column_int64(st, 3),
+			.end = sqlite3_column_int64(st, 4),
+			.heading = index_col(st, 5),
+			.text = index_col(st, 6),
+			.key = index_col(st, 7),
+			.kind = index_col(st, 8),
+			.title = index_col(st, 9),
+			.score = sqlite3_column_double(st, 10),
+			.snippet = flags & STORE_INDEX_SNIPPET ? index_col(st, 11) : NULL,
+		};
+
+		if (per_doc && index_seen_add(&seen, h.doc_id))
+			continue;
+		n++;
+		r = fn(&h, userdata);
+		if (r != 0)
+			goto out;
+	}
+	if (n < limit && rc != SQLITE_DONE)
+		r = store_errno(rc);
+out:
+	sqlite3_reset(st);
+	free(seen.slot);
+	free(match);
+	return r < 0 ? r : 0;
+}
