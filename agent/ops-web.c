@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "extract.h"
 #include "fetch.h"
+#include "index.h"
 #include "json.h"
 #include "log.h"
 #include "ops.h"
@@ -283,6 +284,43 @@ void op_sources(struct client *c, struct protocol_request *req)
 	m = protocol_reply_new(req->id);
 	json_object_set_new(m, "end", json_true());
 	json_object_set_new(m, "count", json_integer(s.count));
+	client_send(c, m);
+	json_decref(m);
+}
+
+/* One of the user's documents for the local index, read and extracted by
+ * the CLI with the user's own permissions (`research index DIR`). The
+ * local index is shared by everyone who may use this daemon's socket. */
+void op_index_add(struct client *c, struct protocol_request *req)
+{
+	struct daemon *d = client_daemon(c);
+	const char *key = NULL, *title = NULL;
+	json_t *text = json_object_get(req->root, "text"), *m;
+	size_t passages = 0;
+	bool unchanged = false;
+	int r;
+
+	json_get_string(req->root, "key", &key);
+	json_get_string(req->root, "title", &title);
+	if (!str_startswith(key, "file://")) {
+		client_send_error(c, req->id, PROTO_E_BAD_REQUEST, "key must be a file:// URL");
+		return;
+	}
+	r = index_add(d->store, key, "local", title, json_string_value(text), json_string_length(text),
+	    time_now_ms(), &passages, &unchanged);
+	if (r == -EINVAL || r == -E2BIG) {
+		client_send_error(c, req->id, PROTO_E_BAD_REQUEST, "the document cannot be indexed: %s",
+		    strerror(-r));
+		return;
+	}
+	if (r < 0) {
+		log_warn_errno(r, "indexing a document for uid %u", (unsigned)client_uid(c));
+		client_send_error(c, req->id, PROTO_E_INTERNAL, "indexing failed: %s", strerror(-r));
+		return;
+	}
+	m = protocol_reply_new(req->id);
+	json_object_set_new(m, "passages", json_integer((json_int_t)passages));
+	json_object_set_new(m, "unchanged", json_boolean(unchanged));
 	client_send(c, m);
 	json_decref(m);
 }

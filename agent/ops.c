@@ -476,6 +476,7 @@ static const struct {
 	{ "stats", op_stats },
 	{ "fetch", op_fetch },
 	{ "sources", op_sources },
+	{ "index_add", op_index_add },
 };
 
 void ops_dispatch(struct client *c, struct protocol_request *req)

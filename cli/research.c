@@ -18,6 +18,7 @@
 
 #include "buildconf.h"
 #include "extract.h"
+#include "index.h"
 #include "buf.h"
 #include "client.h"
 #include "json.h"
@@ -1425,6 +1426,129 @@ static int cli_cmd_sources(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* `research index DIR`: the walk runs here, with the user's permissions;
+ * each document goes to the daemon as one index_add request. */
+struct cli_index {
+	struct cli *cli;
+	int failed;
+};
+
+/* A document's JSON must fit in one request line, with room for the rest. */
+#define CLI_INDEX_MAX_TEXT (PROTOCOL_MAX_LINE - 64 * 1024)
+
+static int cli_index_sink(const char *key, const char *title, const char *text, size_t len,
+    size_t *ret_passages, bool *ret_unchanged, void *userdata)
+{
+	struct cli_index *ix = userdata;
+	_cleanup_json_ json_t *req = NULL, *reply = NULL;
+	int r;
+
+	if (len > CLI_INDEX_MAX_TEXT)
+		return -E2BIG;
+	req = json_pack("{s:s, s:s, s:s, s:s%}", "op", "index_add", "key", key, "title", title,
+	    "text", text, len);
+	if (req == NULL)
+		return -EINVAL;
+	{
+		/* Escaping can grow the text past the line limit: measure. */
+		_cleanup_free_ char *line = json_dumps(req, JSON_COMPACT);
+
+		if (line == NULL || strlen(line) > PROTOCOL_MAX_LINE)
+			return -E2BIG;
+	}
+	r = cli_call(ix->cli, req, &reply);
+	if (r == EXIT_UNREACHABLE)
+		return -ECONNRESET;
+	if (r != EXIT_OK)
+		return -EINVAL;
+	*ret_passages = (size_t)json_integer_value(json_object_get(reply, "passages"));
+	*ret_unchanged = json_is_true(json_object_get(reply, "unchanged"));
+	return 0;
+}
+
+static void cli_index_report(const char *relpath, enum index_file_status status, int error,
+    size_t passages, void *userdata)
+{
+	struct cli_index *ix = userdata;
+	struct cli *cli = ix->cli;
+	json_t *o;
+
+	if (status == INDEX_FILE_FAILED)
+		ix->failed++;
+	if (cli->json) {
+		static const char *const names[] = { "added", "unchanged", "too_big", "binary", "failed" };
+
+		o = json_pack("{s:s, s:s, s:I}", "file", relpath, "status", names[status],
+		    "passages", (json_int_t)passages);
+		if (error < 0)
+			json_object_set_new(o, "error", json_string(error == -E2BIG ?
+			    "too large for one request" : strerror(-error)));
+		cli->json_lines = true;
+		cli_print_json(cli, o);
+		json_decref(o);
+		return;
+	}
+	switch (status) {
+	case INDEX_FILE_ADDED:
+		printf("added      %s (%zu passages)\n", cli_esc(cli, relpath), passages);
+		break;
+	case INDEX_FILE_UNCHANGED:
+		printf("unchanged  %s\n", cli_esc(cli, relpath));
+		break;
+	case INDEX_FILE_TOO_BIG:
+		printf("too big    %s\n", cli_esc(cli, relpath));
+		break;
+	case INDEX_FILE_BINARY:
+		printf("binary     %s\n", cli_esc(cli, relpath));
+		break;
+	case INDEX_FILE_FAILED:
+		printf("failed     %s: %s\n", cli_esc(cli, relpath),
+		    error == -E2BIG ? "too large for one request" : strerror(-error));
+		break;
+	}
+}
+
+static int cli_cmd_index(struct cli *cli, int argc, char **argv)
+{
+	struct cli_index ix = { .cli = cli };
+	struct index_dir_options opt = {
+		.fn = cli_index_report, .userdata = &ix,
+		.sink = cli_index_sink, .sink_userdata = &ix,
+	};
+	struct index_dir_stats st = { 0 };
+	int r;
+
+	cli_getopt_reset();
+	if (cli_getopt(cli, argc, argv, "-:", cli_no_options) != -1)
+		return EXIT_USAGE;
+	if (cli->n_operands != 1)
+		return cli_usage_error(cli, "index takes one DIR");
+	r = cli_connect(cli);
+	if (r != EXIT_OK)
+		return r;
+	r = index_dir(NULL, cli->operands[0], &opt, &st);
+	if (r == -ECONNRESET || r == -EPIPE)
+		return EXIT_UNREACHABLE;
+	if (r < 0) {
+		fprintf(stderr, "research: %s: %s\n", cli_esc(cli, cli->operands[0]), strerror(-r));
+		return EXIT_DAEMON_ERROR;
+	}
+	if (cli->json) {
+		json_t *o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "end", 1,
+		    "added", (json_int_t)st.added, "unchanged", (json_int_t)st.unchanged,
+		    "too_big", (json_int_t)st.too_big, "binary", (json_int_t)st.binary,
+		    "failed", (json_int_t)st.failed, "skipped", (json_int_t)st.skipped,
+		    "passages", (json_int_t)st.passages, "truncated", st.truncated);
+
+		cli_print_json(cli, o);
+		json_decref(o);
+	} else
+		printf("%zu added (%zu passages), %zu unchanged, %zu too big, %zu binary, %zu failed, "
+		    "%zu skipped%s\n", st.added, st.passages, st.unchanged, st.too_big, st.binary,
+		    st.failed, st.skipped, st.truncated ? "; stopped at a cap" : "");
+	return st.failed ? EXIT_DAEMON_ERROR : EXIT_OK;
+}
+
 static int cli_cmd_ping(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "ping"), *reply = NULL;
@@ -1519,6 +1643,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "extract", "FILE|- [--base-url URL] [--content-type TYPE]",
 	    "print a local page's main text (offline; --json adds its metadata)", cli_cmd_extract },
 	{ "fetch", "URL", "fetch a page through researchd's cache and print its text", cli_cmd_fetch },
+	{ "index", "DIR", "add your .html, .md and .txt files under DIR to the local index", cli_cmd_index },
 	{ "sources", "[JOB] [--all] [--limit N]",
 	    "list the pages your jobs (or one job) fetched", cli_cmd_sources },
 	{ "ping", "", "check that researchd answers, and its version", cli_cmd_ping },

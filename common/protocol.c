@@ -64,6 +64,11 @@ static const struct protocol_op protocol_ops[] = {
 	{ "fetch", {
 		{ "url", ARG_STRING, 1, 1, 8192 },
 	} },
+	{ "index_add", {
+		{ "key", ARG_STRING, 1, 8, 8192 },
+		{ "title", ARG_STRING, 1, 0, 4096 },
+		{ "text", ARG_STRING, 1, 0, PROTOCOL_MAX_LINE },
+	} },
 	{ "sources", {
 		{ "job", ARG_INT, 0, 1, INT64_MAX },
 		{ "limit", ARG_INT, 0, 1, PROTOCOL_MAX_LIST },

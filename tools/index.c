@@ -67,6 +67,8 @@ struct index_walk {
 	size_t max_files, max_size;
 	index_dir_fn fn;
 	void *userdata;
+	index_sink_fn sink;
+	void *sink_userdata;
 	struct index_dir_stats st;
 	size_t files, entries;
 	char *root;		/* absolute, canonical */
@@ -169,7 +171,8 @@ static int index_read_file(int dirfd, const char *name, size_t max, char **ret, 
 
 static bool index_fatal_error(int r)
 {
-	return r == -EBUSY || r == -ENOSPC || r == -EIO || r == -ENOMEM || r == -EACCES;
+	return r == -EBUSY || r == -ENOSPC || r == -EIO || r == -ENOMEM || r == -EACCES ||
+	    r == -EPIPE || r == -ECONNRESET;	/* a sink whose daemon went away */
 }
 
 static void index_report(struct index_walk *w, enum index_file_status status, int error,
@@ -222,8 +225,11 @@ static void index_file(struct index_walk *w, int dirfd, const char *name, const 
 	}
 	title = res->title && res->title[0] ? res->title : name;
 	key = index_file_key(w->root, w->rel.data);
-	r = index_add(w->store, key, "local", title, res->text, res->text_len, time_now_ms(),
-	    &n, &unchanged);
+	if (w->sink)
+		r = w->sink(key, title, res->text, res->text_len, &n, &unchanged, w->sink_userdata);
+	else
+		r = index_add(w->store, key, "local", title, res->text, res->text_len, time_now_ms(),
+		    &n, &unchanged);
 	extract_result_free(res);
 	if (r < 0) {
 		if (index_fatal_error(r))
@@ -334,10 +340,12 @@ int index_dir(struct store *s, const char *path, const struct index_dir_options 
 		.max_size = opt && opt->max_file_size ? opt->max_file_size : INDEX_DEFAULT_MAX_FILE_SIZE,
 		.fn = opt ? opt->fn : NULL,
 		.userdata = opt ? opt->userdata : NULL,
+		.sink = opt ? opt->sink : NULL,
+		.sink_userdata = opt ? opt->sink_userdata : NULL,
 	};
 	int fd;
 
-	if (s == NULL || path == NULL)
+	if ((s == NULL && w.sink == NULL) || path == NULL)
 		return -EINVAL;
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)

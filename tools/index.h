@@ -44,12 +44,20 @@ enum index_file_status {
 typedef void (*index_dir_fn)(const char *relpath, enum index_file_status status, int error,
     size_t passages, void *userdata);
 
+/* Where index_dir puts each document instead of the store: the CLI walks
+ * the user's files with the user's permissions and hands each one to the
+ * daemon. Same contract as index_add. */
+typedef int (*index_sink_fn)(const char *key, const char *title, const char *text, size_t len,
+    size_t *ret_passages, bool *ret_unchanged, void *userdata);
+
 struct index_dir_options {
 	unsigned max_depth;	/* directories below the top; 0: default */
 	size_t max_files;	/* files of a known type handled; 0: default */
 	size_t max_file_size;	/* bytes; 0: default */
 	index_dir_fn fn;	/* may be NULL */
 	void *userdata;
+	index_sink_fn sink;	/* NULL: index_add into the store */
+	void *sink_userdata;
 };
 
 struct index_dir_stats {
@@ -67,7 +75,8 @@ struct index_dir_stats {
  * leaves the others indexed; it is counted, reported to fn, and the walk
  * goes on. Returns 0 with *ret_stats (may be NULL) once the walk is done;
  * -ENOTDIR, -ENOENT, -EACCES ... when path cannot be opened as a directory,
- * or a store error that is not about one file (-EBUSY, -ENOSPC, -EIO). */
+ * or a store error that is not about one file (-EBUSY, -ENOSPC, -EIO; from a
+ * sink: -EPIPE or -ECONNRESET too). s may be NULL when opt->sink is set. */
 int index_dir(struct store *s, const char *path, const struct index_dir_options *opt,
     struct index_dir_stats *ret_stats);
 

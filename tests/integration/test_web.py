@@ -3,6 +3,8 @@ source cache, extraction on the thread pool), the SSRF guard's default
 policy, web.fetch effects in jobs, and research sources."""
 import http.server
 import json
+import os
+import sqlite3
 import threading
 
 from harness import Daemon, run
@@ -116,6 +118,42 @@ def test_jobs_fetch_through_effects_and_sources():
         site.close()
 
 
+def test_index_dir():
+    """The CLI walks the user's files with the user's permissions and the
+    daemon indexes what it is sent."""
+    d = Daemon("")
+    try:
+        d.start()
+        docs = os.path.join(d.dir, "docs")
+        os.makedirs(os.path.join(docs, "sub"))
+        with open(os.path.join(docs, "tides.md"), "w") as f:
+            f.write("# Tides\n\nSpring tides happen near new and full moon.\n")
+        with open(os.path.join(docs, "sub", "neap.txt"), "w") as f:
+            f.write("Neap tides are weaker than spring tides.\n")
+        with open(os.path.join(docs, "page.html"), "w") as f:
+            f.write(PAGE)
+        with open(os.path.join(docs, "blob.txt"), "wb") as f:
+            f.write(bytes(range(256)) * 16)
+        with open(os.path.join(docs, "image.png"), "wb") as f:
+            f.write(b"\x89PNG....")
+        os.symlink("/etc", os.path.join(docs, "etc-link"))
+        r = d.cli("index", docs)
+        assert r.returncode == 0, r
+        assert "added      tides.md" in r.stdout and "binary     blob.txt" in r.stdout, r.stdout
+        assert r.stdout.strip().splitlines()[-1].startswith("3 added"), r.stdout
+        r = d.cli("--json", "index", docs)
+        last = json.loads(r.stdout.strip().splitlines()[-1])
+        assert last["unchanged"] == 3 and last["added"] == 0 and last["skipped"] == 2, last
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.state, "researchd.db"), uri=True)
+        keys = sorted(k for (k,) in db.execute("SELECT key FROM index_docs"))
+        db.close()
+        assert keys == sorted("file://" + os.path.join(docs, p) for p in
+                              ("page.html", "sub/neap.txt", "tides.md")), keys
+        assert d.cli("index", os.path.join(d.dir, "missing")).returncode == 1
+    finally:
+        d.cleanup()
+
+
 if __name__ == "__main__":
     run([test_fetch_and_cache, test_default_policy_refuses_loopback,
-         test_jobs_fetch_through_effects_and_sources])
+         test_jobs_fetch_through_effects_and_sources, test_index_dir])
