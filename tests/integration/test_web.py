@@ -1,9 +1,11 @@
 """Web ops through the real daemon: research fetch (the polite fetcher, the
 source cache, extraction on the thread pool), the SSRF guard's default
 policy, web.fetch effects in jobs, and research sources."""
+import gzip
 import http.server
 import json
 import os
+import time
 import sqlite3
 import threading
 
@@ -12,6 +14,62 @@ from harness import Daemon, run
 PAGE = ("<html><head><title>Tide tables</title></head><body><nav><a href='/'>Home</a></nav>"
         "<article><h2>Spring tides</h2><p>" + "Spring tides happen near new and full moon. " * 6 +
         "</p></article></body></html>")
+
+
+def hostile(handler):
+    """Hostile pages; returns True when it handled the path."""
+    p = handler.path
+    def head(code=200, ctype="text/html; charset=utf-8", extra=()):
+        handler.send_response(code)
+        handler.send_header("Content-Type", ctype)
+        for k, v in extra:
+            handler.send_header(k, v)
+    try:
+        if p == "/bomb":
+            # 20 MiB of zeros as a ~20 KiB gzip body
+            body = gzip.compress(b"\0" * (20 << 20), 9)
+            head(extra=[("Content-Encoding", "gzip"), ("Content-Length", str(len(body)))])
+            handler.end_headers()
+            handler.wfile.write(body)
+        elif p == "/endless":
+            head()
+            handler.end_headers()
+            chunk = b"<p>" + b"more " * 2000 + b"</p>"
+            for _ in range(100000):
+                handler.wfile.write(chunk)
+        elif p == "/big":
+            body = b"<html><body><p>" + b"x " * 600000 + b"</p></body></html>"
+            head(extra=[("Content-Length", str(len(body)))])
+            handler.end_headers()
+            handler.wfile.write(body)
+        elif p == "/slow":
+            head(extra=[("Content-Length", "100")])
+            handler.end_headers()
+            for _ in range(100):
+                handler.wfile.write(b"x")
+                handler.wfile.flush()
+                time.sleep(1)
+        elif p == "/loop":
+            head(302, extra=[("Location", "/loop"), ("Content-Length", "0")])
+            handler.end_headers()
+        elif p in ("/badutf8", "/latin1", "/deep", "/oneline"):
+            para = "Tidal range depends on the shape of the coast and the sea floor. " * 4
+            if p == "/badutf8":
+                body = ("<html><body><article><p>" + para + "</p><p>bad \xff\xfe bytes \xc3 here</p></article></body></html>").encode("latin-1")
+            elif p == "/latin1":
+                body = ("<html><body><article><p>" + para + " Zürich Ørsted café</p></article></body></html>").encode("latin-1")
+            elif p == "/deep":
+                body = ("<html><body>" + "<div>" * 10000 + "<p>" + para + "</p>" + "</div>" * 10000 + "</body></html>").encode()
+            else:
+                body = ("<html><body><article><p>" + (para * 2000) + "</p></article></body></html>").encode()
+            head(extra=[("Content-Length", str(len(body)))])
+            handler.end_headers()
+            handler.wfile.write(body)
+        else:
+            return False
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    return True
 
 
 class Site:
@@ -24,6 +82,8 @@ class Site:
         class H(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 site.hits.append(self.path)
+                if hostile(self):
+                    return
                 if self.path.startswith("/tides"):
                     body = PAGE.encode()
                     self.send_response(200)
@@ -154,6 +214,46 @@ def test_index_dir():
         d.cleanup()
 
 
+def test_hostile_servers():
+    """Each ends in a clear error or a faithful page, and the daemon goes on."""
+    site = Site()
+    d = Daemon("[fetch]\nallow_hosts = 127.0.0.1/32\nrobots = no\nmax_body = 1M\ntimeout = 4s\n")
+    try:
+        d.start()
+
+        def fetch(path):
+            r = d.cli("--json", "fetch", site.url(path), timeout=60)
+            doc = json.loads(r.stdout)
+            assert d.request({"op": "ping"})["ok"], "daemon gone after " + path
+            return r.returncode, doc
+
+        rc, doc = fetch("/bomb")
+        assert "limit" in doc["source"]["error"], doc
+        rc, doc = fetch("/endless")
+        assert "limit" in doc["source"]["error"], doc
+        rc, doc = fetch("/big")
+        assert "limit" in doc["source"]["error"], doc
+        rc, doc = fetch("/loop")
+        assert "redirects" in doc["source"]["error"], doc
+        rc, doc = fetch("/slow")
+        # a timeout may pass later: the "failed" error, not a stored outcome
+        assert rc == 1 and doc["error"]["code"] == "failed", doc
+        rc, doc = fetch("/badutf8")
+        # invalid bytes come out as valid UTF-8 (replaced, or read as the
+        # single-byte charset the page really is in), the text kept
+        text = doc["page"]["text"]
+        assert rc == 0 and "Tidal range" in text and "bad" in text and "here" in text, doc
+        rc, doc = fetch("/latin1")
+        assert rc == 0 and "Zürich Ørsted café" in doc["page"]["text"], doc["page"]["text"][-200:]
+        rc, doc = fetch("/deep")
+        assert rc == 0 and "Tidal range" in doc["page"]["text"], doc
+        rc, doc = fetch("/oneline")
+        assert rc == 0 and len(doc["page"]["text"]) > 500000, len(doc["page"]["text"])
+    finally:
+        d.cleanup()
+        site.close()
+
+
 if __name__ == "__main__":
-    run([test_fetch_and_cache, test_default_policy_refuses_loopback,
+    run([test_hostile_servers, test_fetch_and_cache, test_default_policy_refuses_loopback,
          test_jobs_fetch_through_effects_and_sources, test_index_dir])
