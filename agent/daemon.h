@@ -13,6 +13,7 @@ struct jobs;
 struct server;
 struct http;
 struct fetch;
+struct spawn;
 
 struct daemon {
 	uv_loop_t *loop;
@@ -24,6 +25,7 @@ struct daemon {
 	struct server *server;
 	struct http *http;	/* one libcurl multi handle on the loop */
 	struct fetch *fetch;	/* polite fetching through the source cache */
+	struct spawn *spawn;	/* the supervised model server, if [llm] spawn */
 	int64_t start_ms;
 	bool stopping;
 };

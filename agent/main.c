@@ -18,6 +18,7 @@
 #include "log.h"
 #include "notify.h"
 #include "selftest.h"
+#include "spawn.h"
 #include "server.h"
 #include "store.h"
 #include "str.h"
@@ -112,6 +113,9 @@ static void daemon_reload(struct daemon *d)
 		log_warnx("reload: socket and state_dir changes take effect at the next start");
 	if (c->selftest != old->selftest)
 		log_warnx("reload: selftest changes take effect at the next start");
+	if ((c->llm_spawn == NULL) != (old->llm_spawn == NULL) ||
+	    (c->llm_spawn && strcmp(c->llm_spawn, old->llm_spawn) != 0))
+		log_warnx("reload: [llm] spawn changes take effect at the next start");
 	free(c->socket);
 	c->socket = xstrdup(old->socket);
 	free(c->state_dir);
@@ -126,6 +130,18 @@ static void daemon_reload(struct daemon *d)
 	notify_ready();
 }
 
+/* llama-server answers /health at its root, beside /v1. */
+static char *daemon_health_url(const char *base)
+{
+	size_t n = strlen(base);
+
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	if (n >= 3 && strncmp(base + n - 3, "/v1", 3) == 0)
+		n -= 3;
+	return xasprintf("%.*s/health", (int)n, base);
+}
+
 static void daemon_close_handle(uv_handle_t *h, void *arg)
 {
 	if (!uv_is_closing(h))
@@ -138,6 +154,7 @@ static void daemon_finish_stop(struct daemon *d)
 {
 	uv_timer_stop(&shutdown_timer);
 	jobs_shutdown(d->jobs);
+	d->spawn = spawn_free(d->spawn);
 	tools_unregister(d);
 	notify_watchdog_stop();
 	uv_walk(d->loop, daemon_close_handle, NULL);
@@ -162,6 +179,7 @@ static void daemon_stop(struct daemon *d, int signum)
 	log_info("stopping on %s", strsignal(signum));
 	notify_stopping();
 	server_close(d->server);
+	spawn_stop(d->spawn);
 	effects_drain(d->effects);
 	shutdown_deadline = time_mono_ms() + SHUTDOWN_GRACE_MS;
 	shutdown_timer.data = d;
@@ -289,6 +307,14 @@ int main(int argc, char **argv)
 	r = tools_register(d);
 	if (r < 0)
 		fatal_errno(r, "registering the tools");
+	if (d->config->llm_spawn) {
+		char *health = daemon_health_url(d->config->llm_url.items[0]);
+
+		r = spawn_new(d, d->config->llm_spawn, health, &d->spawn);
+		free(health);
+		if (r < 0)
+			fatal_errno(r, "[llm] spawn: cannot read the command line");
+	}
 	if (d->config->selftest) {
 		r = selftest_register(d);
 		if (r < 0)

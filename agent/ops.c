@@ -16,6 +16,7 @@
 #include "ops.h"
 #include "protocol.h"
 #include "server.h"
+#include "spawn.h"
 #include "store.h"
 #include "str.h"
 #include "xmalloc.h"
@@ -454,6 +455,8 @@ static void op_stats(struct client *c, struct protocol_request *req)
 	    "shared", (json_int_t)es.shared, "failed", (json_int_t)es.failed,
 	    "in_flight", (int)effects_in_flight(d->effects),
 	    "db_bytes", (json_int_t)store_db_bytes(d->store));
+	if (d->spawn)
+		json_object_set_new(stats, "llm_server", spawn_status(d->spawn));
 	m = protocol_reply_new(req->id);
 	json_object_set_new(m, "stats", stats);
 	client_send(c, m);
