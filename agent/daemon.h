@@ -14,6 +14,7 @@ struct server;
 struct http;
 struct fetch;
 struct spawn;
+struct search;
 
 struct daemon {
 	uv_loop_t *loop;
@@ -25,6 +26,7 @@ struct daemon {
 	struct server *server;
 	struct http *http;	/* one libcurl multi handle on the loop */
 	struct fetch *fetch;	/* polite fetching through the source cache */
+	struct search *search;	/* the configured search backends */
 	struct spawn *spawn;	/* the supervised model server, if [llm] spawn */
 	int64_t start_ms;
 	bool stopping;

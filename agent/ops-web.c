@@ -11,6 +11,7 @@
 #include "extract.h"
 #include "fetch.h"
 #include "index.h"
+#include "search.h"
 #include "json.h"
 #include "log.h"
 #include "ops.h"
@@ -323,4 +324,72 @@ void op_index_add(struct client *c, struct protocol_request *req)
 	json_object_set_new(m, "unchanged", json_boolean(unchanged));
 	client_send(c, m);
 	json_decref(m);
+}
+
+/* A search for a person at the CLI: every configured backend at once,
+ * merged. Not an effect: nothing is stored for a job. */
+struct ops_search {
+	struct client *c;
+	json_t *id;
+	struct search_call *call;
+};
+
+static void ops_search_free(struct ops_search *o)
+{
+	if (o->id)
+		json_decref(o->id);
+	free(o);
+}
+
+static void ops_search_cleanup(void *data)
+{
+	struct ops_search *o = data;
+
+	if (o->call)
+		search_cancel(o->call);
+	ops_search_free(o);
+}
+
+static void ops_search_done(struct search_call *call, const struct search_response *resp, void *ud)
+{
+	struct ops_search *o = ud;
+	struct client *c = o->c;
+	json_t *m = protocol_reply_new(o->id), *body = search_response_json(resp);
+
+	o->call = NULL;
+	json_object_update(m, body);
+	json_decref(body);
+	client_set_op(c, NULL, NULL);
+	client_send(c, m);
+	json_decref(m);
+	ops_search_free(o);
+	client_set_busy(c, false);
+}
+
+void op_search(struct client *c, struct protocol_request *req)
+{
+	struct daemon *d = client_daemon(c);
+	struct search_query q = { 0 };
+	struct ops_search *o;
+	int64_t max = 0;
+	int r;
+
+	json_get_string(req->root, "q", &q.q);
+	json_get_string(req->root, "lang", &q.lang);
+	json_get_string(req->root, "time_range", &q.time_range);
+	if (json_get_int(req->root, "max_results", &max) == 0)
+		q.max_results = (unsigned)max;
+	o = xcalloc(1, sizeof(*o));
+	o->c = c;
+	o->id = req->id ? json_incref(req->id) : NULL;
+	r = search_start(d->search, &q, NULL, 0, ops_search_done, o, &o->call);
+	if (r < 0) {
+		client_send_error(c, req->id, r == -EINVAL ? PROTO_E_BAD_REQUEST : PROTO_E_FAILED,
+		    r == -EINVAL ? "the query, language or time range is not one the backends take" :
+		    "the search could not start: %s", strerror(-r));
+		ops_search_free(o);
+		return;
+	}
+	client_set_busy(c, true);
+	client_set_op(c, o, ops_search_cleanup);
 }

@@ -480,6 +480,7 @@ static const struct {
 	{ "fetch", op_fetch },
 	{ "sources", op_sources },
 	{ "index_add", op_index_add },
+	{ "search", op_search },
 };
 
 void ops_dispatch(struct client *c, struct protocol_request *req)

@@ -12,6 +12,7 @@
 #include "fetch.h"
 #include "http.h"
 #include "log.h"
+#include "search.h"
 #include "tools.h"
 #include "xmalloc.h"
 
@@ -50,6 +51,29 @@ static void tools_fetch_config(const struct config *c, struct fetch_config *fc)
 	fc->cache_ttl_ms = c->cache_ttl * 1000;
 }
 
+/* The search backends' endpoints come from the configuration, not from
+ * pages, so they are not put behind the SSRF guard (a SearXNG on localhost
+ * is the usual setup). */
+static int tools_search_new(struct daemon *d)
+{
+	const struct config *c = d->config;
+	struct search_config sc = {
+		.backends = (const char *const *)c->search_backends.items,
+		.n_backends = c->search_backends.n,
+		.searxng_url = c->searxng_url,
+		.brave_key_file = c->brave_key_file,
+		.user_agent = c->user_agent,
+		.max_results = (unsigned)c->search_max_results,
+		.store = d->store,
+	};
+	int r;
+
+	r = search_new(d->loop, d->http, &sc, &d->search);
+	if (r < 0)
+		return r;
+	return search_register(d->effects, d->search);
+}
+
 void tools_reconfigure(struct daemon *d)
 {
 	tools_code_reconfigure(d->config);
@@ -79,11 +103,15 @@ int tools_register(struct daemon *d)
 	r = fetch_new(d->loop, d->http, d->store, &fc, &d->fetch);
 	if (r < 0)
 		return r;
-	return fetch_register(d->effects, d->fetch);
+	r = fetch_register(d->effects, d->fetch);
+	if (r < 0)
+		return r;
+	return tools_search_new(d);
 }
 
 void tools_unregister(struct daemon *d)
 {
+	d->search = search_free(d->search);
 	d->fetch = fetch_free(d->fetch);
 	d->http = http_free(d->http);
 	tools_code_helper = mfree(tools_code_helper);

@@ -1549,6 +1549,78 @@ static int cli_cmd_index(struct cli *cli, int argc, char **argv)
 	return st.failed ? EXIT_DAEMON_ERROR : EXIT_OK;
 }
 
+static int cli_cmd_search(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "max", required_argument, NULL, 'n' },
+		{ "lang", required_argument, NULL, 'l' },
+		{ "time", required_argument, NULL, 't' },
+		{ 0 },
+	};
+	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "search"), *reply = NULL;
+	_cleanup_free_ char *q = NULL;
+	json_t *results, *failed, *v;
+	size_t i, len = 0;
+	int64_t id, n;
+	int c, r;
+
+	cli_getopt_reset();
+	while ((c = cli_getopt(cli, argc, argv, "-:", longopts)) != -1) {
+		switch (c) {
+		case 'n':
+			r = cli_parse_int(cli, "--max", optarg, 1, 100, &n);
+			if (r != EXIT_OK)
+				return r;
+			json_object_set_new(req, "max_results", json_integer(n));
+			break;
+		case 'l':
+			json_object_set_new(req, "lang", json_string(optarg));
+			break;
+		case 't':
+			json_object_set_new(req, "time_range", json_string(optarg));
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (cli->n_operands == 0)
+		return cli_usage_error(cli, "search needs a query");
+	for (int k = 0; k < cli->n_operands; k++)
+		len += strlen(cli->operands[k]) + 1;
+	q = xmalloc(len + 1);
+	q[0] = '\0';
+	for (int k = 0; k < cli->n_operands; k++) {
+		if (k)
+			strcat(q, " ");
+		strcat(q, cli->operands[k]);
+	}
+	json_object_set_new(req, "q", json_string(q));
+	r = cli_send(cli, req, &id);
+	if (r != EXIT_OK)
+		return r;
+	/* Backends each have their own time limit; this covers them all. */
+	r = cli_recv(cli, id, CLI_FETCH_TIMEOUT_MS, false, &reply);
+	if (r != EXIT_OK)
+		return r;
+	if (cli->json) {
+		cli_print_json(cli, reply);
+		return EXIT_OK;
+	}
+	results = json_object_get(reply, "results");
+	json_array_foreach(results, i, v) {
+		printf("%2zu. %s\n", i + 1, cli_esc(cli, json_string_value(json_object_get(v, "title"))));
+		printf("    %s\n", cli_esc(cli, json_string_value(json_object_get(v, "url"))));
+		if (json_is_string(json_object_get(v, "snippet")) && json_string_length(json_object_get(v, "snippet")))
+			printf("    %s\n", cli_esc(cli, json_string_value(json_object_get(v, "snippet"))));
+	}
+	failed = json_object_get(reply, "failed");
+	json_array_foreach(failed, i, v) {
+		fprintf(stderr, "research: backend %s", cli_esc(cli, json_string_value(json_object_get(v, "backend"))));
+		fprintf(stderr, " failed: %s\n", cli_esc(cli, json_string_value(json_object_get(v, "error"))));
+	}
+	return json_array_size(results) == 0 && json_array_size(failed) > 0 ? EXIT_DAEMON_ERROR : EXIT_OK;
+}
+
 static int cli_cmd_ping(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "ping"), *reply = NULL;
@@ -1643,6 +1715,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "extract", "FILE|- [--base-url URL] [--content-type TYPE]",
 	    "print a local page's main text (offline; --json adds its metadata)", cli_cmd_extract },
 	{ "fetch", "URL", "fetch a page through researchd's cache and print its text", cli_cmd_fetch },
+	{ "search", "[--max N] [--lang L] [--time day|week|month|year] QUERY...",
+	    "search every configured backend at once and print the merged results", cli_cmd_search },
 	{ "index", "DIR", "add your .html, .md and .txt files under DIR to the local index", cli_cmd_index },
 	{ "sources", "[JOB] [--all] [--limit N]",
 	    "list the pages your jobs (or one job) fetched", cli_cmd_sources },

@@ -64,6 +64,12 @@ static const struct protocol_op protocol_ops[] = {
 	{ "fetch", {
 		{ "url", ARG_STRING, 1, 1, 8192 },
 	} },
+	{ "search", {
+		{ "q", ARG_STRING, 1, 1, 1024 },
+		{ "max_results", ARG_INT, 0, 1, 100 },
+		{ "lang", ARG_STRING, 0, 2, 16 },
+		{ "time_range", ARG_STRING, 0, 3, 5 },
+	} },
 	{ "index_add", {
 		{ "key", ARG_STRING, 1, 8, 8192 },
 		{ "title", ARG_STRING, 1, 0, 4096 },

@@ -84,6 +84,19 @@ class Site:
                 site.hits.append(self.path)
                 if hostile(self):
                     return
+                if self.path.startswith("/search?"):
+                    # SearXNG's JSON API, as a local stand-in for a real instance
+                    body = json.dumps({"query": "tides", "results": [
+                        {"url": "https://example.org/tides?utm_source=x", "title": "Tides explained",
+                         "content": "Why the sea rises twice a day.", "publishedDate": "2024-01-02T00:00:00"},
+                        {"url": "https://example.org/moon", "title": "The Moon", "content": "Our satellite."},
+                    ]}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 if self.path.startswith("/tides"):
                     body = PAGE.encode()
                     self.send_response(200)
@@ -254,6 +267,32 @@ def test_hostile_servers():
         site.close()
 
 
+def test_search_merges_backends():
+    site = Site()
+    d = Daemon("[search]\nbackends = searxng, local\nsearxng_url = %s\n" % site.url(""))
+    try:
+        d.start()
+        docs = os.path.join(d.dir, "docs")
+        os.makedirs(docs)
+        with open(os.path.join(docs, "tides.md"), "w") as f:
+            f.write("# Tides\n\nSpring tides happen near new and full moon.\n")
+        assert d.cli("index", docs).returncode == 0
+        r = d.cli("--json", "search", "spring", "tides")
+        assert r.returncode == 0, r
+        doc = json.loads(r.stdout)
+        urls = [x["url"] for x in doc["results"]]
+        assert sorted(doc["answered"]) == ["local", "searxng"], doc
+        assert "https://example.org/tides" in urls, urls          # canonical: utm_ dropped
+        assert "file://" + os.path.join(docs, "tides.md") in urls, urls
+        assert any(p.startswith("/search?") and "q=spring+tides" in p.replace("%20", "+") for p in site.hits), site.hits
+        r = d.cli("search", "tides")
+        assert r.returncode == 0 and "Tides explained" in r.stdout, r
+        assert d.cli("search").returncode == 2
+    finally:
+        d.cleanup()
+        site.close()
+
+
 if __name__ == "__main__":
-    run([test_hostile_servers, test_fetch_and_cache, test_default_policy_refuses_loopback,
+    run([test_search_merges_backends, test_hostile_servers, test_fetch_and_cache, test_default_policy_refuses_loopback,
          test_jobs_fetch_through_effects_and_sources, test_index_dir])
