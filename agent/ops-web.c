@@ -14,6 +14,7 @@
 #include "search.h"
 #include "json.h"
 #include "log.h"
+#include "pdf.h"
 #include "ops.h"
 #include "protocol.h"
 #include "server.h"
@@ -32,6 +33,11 @@ struct ops_fetch {
 	char *content_type, *base_url;
 	struct extract_result *ex;
 	int ex_r;
+	struct pdf_job *pdf;	/* while converting a PDF in the sandbox */
+	char *pdf_text;
+	size_t pdf_len;
+	unsigned pdf_pages;
+	char *pdf_error;
 	json_t *source;
 };
 
@@ -57,6 +63,8 @@ static void ops_fetch_free(struct ops_fetch *f)
 	if (f->source)
 		json_decref(f->source);
 	extract_result_free(f->ex);
+	free(f->pdf_text);
+	free(f->pdf_error);
 	free(f->body);
 	free(f->content_type);
 	free(f->base_url);
@@ -72,6 +80,10 @@ static void ops_fetch_cleanup(void *data)
 	if (f->req) {
 		fetch_cancel(f->req);
 		f->req = NULL;
+	}
+	if (f->pdf) {
+		pdf_job_cancel(f->pdf);
+		f->pdf = NULL;
 	}
 	if (f->in_work) {
 		f->dead = true;
@@ -101,7 +113,12 @@ static void ops_fetch_answer(struct ops_fetch *f)
 	json_t *m = protocol_reply_new(f->id);
 
 	json_object_set(m, "source", f->source);
-	if (f->ex) {
+	if (f->pdf_text) {
+		json_object_set_new(m, "page", json_pack("{s:s, s:n, s:i, s:s%}", "kind", "pdf",
+		    "title", "pages", (int)f->pdf_pages, "text", f->pdf_text, f->pdf_len));
+	} else if (f->pdf_error) {
+		json_object_set_new(m, "page_error", json_string(f->pdf_error));
+	} else if (f->ex) {
 		json_t *page = json_object(), *links = json_array();
 
 		json_object_set_new(page, "title", ops_web_str(f->ex->title));
@@ -148,6 +165,22 @@ static void ops_fetch_work_done(uv_work_t *w, int status)
 	ops_fetch_answer(f);
 }
 
+static void ops_fetch_pdf_done(struct pdf_job *job, int r, char *text, size_t len, unsigned pages,
+    const char *error, void *ud)
+{
+	struct ops_fetch *f = ud;
+
+	f->pdf = NULL;
+	if (r < 0)
+		f->pdf_error = xstrdup(error ? error : strerror(-r));
+	else {
+		f->pdf_text = text;
+		f->pdf_len = len;
+		f->pdf_pages = pages;
+	}
+	ops_fetch_answer(f);
+}
+
 static void ops_fetch_done(struct fetch_req *req, int r, const struct fetch_result *res,
     const char *msg, void *ud)
 {
@@ -182,6 +215,20 @@ static void ops_fetch_done(struct fetch_req *req, int r, const struct fetch_resu
 	if (r < 0) {
 		log_warn_errno(r, "reading the snapshot of %s", res->url);
 		ops_fetch_fail(f, PROTO_E_INTERNAL, "the fetched page could not be read back from the cache");
+		return;
+	}
+	/* A PDF is known by its bytes, not by its URL or Content-Type, and is
+	 * converted by pdftotext inside the sandbox, never in the daemon. */
+	if (pdf_is_pdf(f->body, f->len)) {
+		struct pdf_limits lim = { .max_input = d->config->fetch_max_body };
+
+		r = pdf_to_text(d->loop, d->config->sandbox_helper, f->body, f->len, &lim,
+		    ops_fetch_pdf_done, f, &f->pdf);
+		if (r < 0) {
+			f->pdf = NULL;
+			f->pdf_error = xasprintf("the PDF could not be converted: %s", strerror(-r));
+			ops_fetch_answer(f);
+		}
 		return;
 	}
 	f->content_type = res->content_type ? xstrdup(res->content_type) : NULL;

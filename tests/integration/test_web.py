@@ -5,11 +5,15 @@ import gzip
 import http.server
 import json
 import os
+import shutil
+import subprocess
 import time
 import sqlite3
 import threading
 
-from harness import Daemon, run
+from harness import Daemon, SkipTest, run
+
+SANDBOX = os.environ.get("RESEARCHD_SANDBOX")
 
 PAGE = ("<html><head><title>Tide tables</title></head><body><nav><a href='/'>Home</a></nav>"
         "<article><h2>Spring tides</h2><p>" + "Spring tides happen near new and full moon. " * 6 +
@@ -77,12 +81,21 @@ class Site:
 
     def __init__(self):
         self.hits = []
+        self.files = {}  # path -> bytes, served as application/octet-stream
         site = self
 
         class H(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 site.hits.append(self.path)
                 if hostile(self):
+                    return
+                if self.path in site.files:
+                    body = site.files[self.path]
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
                     return
                 if self.path.startswith("/search?"):
                     # SearXNG's JSON API, as a local stand-in for a real instance
@@ -293,6 +306,44 @@ def test_search_merges_backends():
         site.close()
 
 
+def make_pdf(tmp):
+    """A two-page PDF made here with groff and ghostscript's ps2pdf."""
+    src = os.path.join(tmp, "doc.ms")
+    with open(src, "w") as f:
+        # plain troff requests: groff-base has no macro packages
+        f.write("First page about tidal turbines in Orkney.\n.bp\nSecond page about neap tides.\n")
+    ps = subprocess.run(["groff", "-Tps", src], capture_output=True, check=True).stdout
+    return subprocess.run(["ps2pdf", "-", "-"], input=ps, capture_output=True, check=True).stdout
+
+
+def test_pdf_through_the_sandbox():
+    if shutil.which("ps2pdf") is None or shutil.which("groff") is None:
+        if os.environ.get("CI") == "true":
+            raise AssertionError("groff and ps2pdf (ghostscript) are needed in CI")
+        raise SkipTest("groff or ps2pdf missing (scripts/setup installs them)")
+    site = Site()
+    d = Daemon(CONF + "[sandbox]\nhelper = %s\n" % SANDBOX)
+    try:
+        site.files["/report.bin"] = make_pdf(d.dir)
+        site.files["/broken.bin"] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage garbage\n%%EOF\n"
+        d.start()
+        r = d.cli("--json", "fetch", site.url("/report.bin"), timeout=90)
+        assert r.returncode == 0, r
+        page = json.loads(r.stdout)["page"]
+        # known as a PDF by its bytes (served as application/octet-stream)
+        assert page["kind"] == "pdf" and page["pages"] == 2, page
+        text = page["text"]
+        assert text.startswith("[page 1]\n") and "\n[page 2]\n" in text, text
+        assert text.index("Orkney") < text.index("[page 2]") < text.index("neap"), text
+        r = d.cli("--json", "fetch", site.url("/broken.bin"), timeout=90)
+        doc = json.loads(r.stdout)
+        assert "page" not in doc and doc["page_error"], doc
+        assert d.request({"op": "ping"})["ok"]
+    finally:
+        d.cleanup()
+        site.close()
+
+
 if __name__ == "__main__":
-    run([test_search_merges_backends, test_hostile_servers, test_fetch_and_cache, test_default_policy_refuses_loopback,
+    run([test_pdf_through_the_sandbox, test_search_merges_backends, test_hostile_servers, test_fetch_and_cache, test_default_policy_refuses_loopback,
          test_jobs_fetch_through_effects_and_sources, test_index_dir])
