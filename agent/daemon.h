@@ -15,6 +15,7 @@ struct http;
 struct fetch;
 struct spawn;
 struct search;
+struct llm_pool;
 
 struct daemon {
 	uv_loop_t *loop;
@@ -27,6 +28,7 @@ struct daemon {
 	struct http *http;	/* one libcurl multi handle on the loop */
 	struct fetch *fetch;	/* polite fetching through the source cache */
 	struct search *search;	/* the configured search backends */
+	struct llm_pool *llm;	/* the model endpoints, one queue for every job */
 	struct spawn *spawn;	/* the supervised model server, if [llm] spawn */
 	int64_t start_ms;
 	bool stopping;

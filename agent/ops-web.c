@@ -13,7 +13,9 @@
 #include "index.h"
 #include "search.h"
 #include "json.h"
+#include "client.h"
 #include "log.h"
+#include "pool.h"
 #include "pdf.h"
 #include "ops.h"
 #include "protocol.h"
@@ -439,4 +441,134 @@ void op_search(struct client *c, struct protocol_request *req)
 	}
 	client_set_busy(c, true);
 	client_set_op(c, o, ops_search_cleanup);
+}
+
+/* `research llm`: the endpoints as the pool knows them, or one prompt run
+ * through the pool (not an effect: nothing is stored for a job). */
+struct ops_llm {
+	struct client *c;
+	json_t *id;
+	struct llm_req *req;
+	json_t *messages;
+};
+
+static void ops_llm_free(struct ops_llm *o)
+{
+	if (o->id)
+		json_decref(o->id);
+	if (o->messages)
+		json_decref(o->messages);
+	free(o);
+}
+
+static void ops_llm_cleanup(void *data)
+{
+	struct ops_llm *o = data;
+
+	if (o->req)
+		llm_pool_cancel(o->req);
+	ops_llm_free(o);
+}
+
+static json_t *ops_llm_int(int64_t v)
+{
+	return v >= 0 ? json_integer(v) : json_null();
+}
+
+static void ops_llm_done(struct llm_req *req, struct llm_result *res, const char *endpoint, void *ud)
+{
+	struct ops_llm *o = ud;
+	struct client *c = o->c;
+	json_t *m;
+
+	o->req = NULL;
+	client_set_op(c, NULL, NULL);
+	if (res->error < 0) {
+		m = protocol_error_new(o->id, PROTO_E_FAILED,
+		    res->error_msg ? res->error_msg : strerror(-res->error));
+	} else {
+		m = protocol_reply_new(o->id);
+		json_object_set_new(m, "answer", json_string(res->answer ? res->answer : ""));
+		json_object_set_new(m, "reasoning", json_string(res->reasoning ? res->reasoning : ""));
+		if (res->json)
+			json_object_set(m, "json", res->json);
+		json_object_set_new(m, "finish_reason", ops_web_str(res->finish_reason));
+		json_object_set_new(m, "model", ops_web_str(res->model));
+		json_object_set_new(m, "endpoint", ops_web_str(endpoint));
+		json_object_set_new(m, "attempts", json_integer(res->attempts));
+		json_object_set_new(m, "ms", json_integer(res->ms));
+		json_object_set_new(m, "usage", json_pack("{s:o, s:o, s:o, s:o}",
+		    "prompt_tokens", ops_llm_int(res->usage.prompt_tokens),
+		    "completion_tokens", ops_llm_int(res->usage.completion_tokens),
+		    "cached_tokens", ops_llm_int(res->usage.cached_tokens),
+		    "reasoning_tokens", ops_llm_int(res->usage.reasoning_tokens)));
+		if (res->usage.timings_predicted_ms > 0 && res->usage.timings_predicted_n > 0)
+			json_object_set_new(m, "tokens_per_s", json_real(res->usage.timings_predicted_n *
+			    1000.0 / res->usage.timings_predicted_ms));
+	}
+	client_send(c, m);
+	json_decref(m);
+	ops_llm_free(o);
+	client_set_busy(c, false);
+}
+
+static const char *const ops_llm_breakers[] = { "closed", "open", "half-open" };
+
+void op_llm(struct client *c, struct protocol_request *req)
+{
+	struct daemon *d = client_daemon(c);
+	struct llm_endpoint_info info;
+	struct llm_pool_stats st;
+	const char *prompt = NULL;
+	json_t *schema = NULL, *m, *eps;
+	int64_t max_tokens = 512;
+	struct ops_llm *o;
+	int r;
+
+	if (json_get_string(req->root, "prompt", &prompt) < 0) {
+		llm_pool_get_stats(d->llm, &st);
+		eps = json_array();
+		for (unsigned i = 0; llm_pool_endpoint(d->llm, i, &info) == 0; i++)
+			json_array_append_new(eps, json_pack("{s:s, s:s, s:o, s:i, s:i, s:o, s:b, s:b, s:s, s:I, s:I, s:i}",
+			    "url", info.url, "kind", info.kind ? info.kind : "unknown",
+			    "model", ops_web_str(info.model), "slots", info.slots, "busy", info.busy,
+			    "n_ctx", info.n_ctx > 0 ? json_integer(info.n_ctx) : json_null(),
+			    "reachable", info.discovered && info.breaker == LLM_BREAKER_CLOSED,
+			    "tokenize", info.has_tokenize, "breaker", ops_llm_breakers[info.breaker],
+			    "requests", (json_int_t)info.requests, "failures", (json_int_t)info.failures,
+			    "max_busy", info.max_busy));
+		m = protocol_reply_new(req->id);
+		json_object_set_new(m, "endpoints", eps);
+		json_object_set_new(m, "queued", json_integer(st.queued));
+		json_object_set_new(m, "running", json_integer(st.running));
+		json_object_set_new(m, "ready", json_boolean(llm_pool_ready(d->llm)));
+		client_send(c, m);
+		json_decref(m);
+		return;
+	}
+	json_get_object(req->root, "schema", &schema);
+	json_get_int(req->root, "max_tokens", &max_tokens);
+	o = xcalloc(1, sizeof(*o));
+	o->c = c;
+	o->id = req->id ? json_incref(req->id) : NULL;
+	o->messages = json_pack("[{s:s, s:s}]", "role", "user", "content", prompt);
+	struct llm_request rq = {
+		.job_id = 0,
+		.priority = 1,	/* a person is waiting */
+		.messages = o->messages,
+		.schema = schema,
+		.max_tokens = max_tokens,
+		.temperature = -1,
+		.max_repairs = -1,
+		.slot_hint = -1,
+	};
+	r = llm_pool_submit(d->llm, &rq, ops_llm_done, o, &o->req);
+	if (r < 0) {
+		client_send_error(c, req->id, r == -EINVAL ? PROTO_E_BAD_REQUEST : PROTO_E_FAILED,
+		    "%s", r == -EINVAL ? "the schema is outside the subset researchd validates" : strerror(-r));
+		ops_llm_free(o);
+		return;
+	}
+	client_set_busy(c, true);
+	client_set_op(c, o, ops_llm_cleanup);
 }

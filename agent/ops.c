@@ -481,6 +481,7 @@ static const struct {
 	{ "sources", op_sources },
 	{ "index_add", op_index_add },
 	{ "search", op_search },
+	{ "llm", op_llm },
 };
 
 void ops_dispatch(struct client *c, struct protocol_request *req)

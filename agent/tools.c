@@ -11,7 +11,9 @@
 #include "effect.h"
 #include "fetch.h"
 #include "http.h"
+#include "llm-effect.h"
 #include "log.h"
+#include "pool.h"
 #include "search.h"
 #include "tools.h"
 #include "xmalloc.h"
@@ -74,6 +76,36 @@ static int tools_search_new(struct daemon *d)
 	return search_register(d->effects, d->search);
 }
 
+/* The pool asks each endpoint what it is (llama-server /props, Ollama
+ * /api/show) as it starts; a server that is down is found again later. */
+static int tools_llm_new(struct daemon *d)
+{
+	const struct config *c = d->config;
+	struct llm_pool_options o = {
+		.api_key_file = c->llm_api_key_file,
+		.model = c->llm_model,
+		.timeout_ms = c->llm_timeout * 1000,
+		.slot_affinity = true,
+	};
+	struct buf urls;
+	int r;
+
+	buf_init(&urls, CONFIG_MAX_LIST * 4096);
+	for (size_t i = 0; i < c->llm_url.n; i++) {
+		r = buf_printf(&urls, "%s%s", i ? "," : "", c->llm_url.items[i]);
+		if (r < 0) {
+			buf_free(&urls);
+			return r;
+		}
+	}
+	o.urls = urls.data;
+	r = llm_pool_new(d->loop, d->http, &o, &d->llm);
+	buf_free(&urls);
+	if (r < 0)
+		return r;
+	return llm_register(d->effects, d->llm);
+}
+
 void tools_reconfigure(struct daemon *d)
 {
 	tools_code_reconfigure(d->config);
@@ -106,11 +138,15 @@ int tools_register(struct daemon *d)
 	r = fetch_register(d->effects, d->fetch);
 	if (r < 0)
 		return r;
-	return tools_search_new(d);
+	r = tools_search_new(d);
+	if (r < 0)
+		return r;
+	return tools_llm_new(d);
 }
 
 void tools_unregister(struct daemon *d)
 {
+	d->llm = llm_pool_free(d->llm);
 	d->search = search_free(d->search);
 	d->fetch = fetch_free(d->fetch);
 	d->http = http_free(d->http);

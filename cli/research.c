@@ -1621,6 +1621,108 @@ static int cli_cmd_search(struct cli *cli, int argc, char **argv)
 	return json_array_size(results) == 0 && json_array_size(failed) > 0 ? EXIT_DAEMON_ERROR : EXIT_OK;
 }
 
+/* A model answer may take minutes on a slow machine. */
+#define CLI_LLM_TIMEOUT_MS (15 * 60 * 1000)
+
+static int cli_cmd_llm(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "prompt", required_argument, NULL, 'p' },
+		{ "schema", required_argument, NULL, 's' },
+		{ "max-tokens", required_argument, NULL, 'm' },
+		{ "show-reasoning", no_argument, NULL, 'r' },
+		{ 0 },
+	};
+	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "llm"), *reply = NULL;
+	bool show_reasoning = false, prompted = false;
+	json_t *eps, *v;
+	const char *s;
+	int64_t id, n;
+	size_t i;
+	int c, r;
+
+	cli_getopt_reset();
+	while ((c = cli_getopt(cli, argc, argv, "-:", longopts)) != -1) {
+		switch (c) {
+		case 'p':
+			json_object_set_new(req, "prompt", json_string(optarg));
+			prompted = true;
+			break;
+		case 's': {
+			_cleanup_free_ char *text = NULL;
+			json_error_t jerr;
+			json_t *schema;
+			size_t len;
+
+			r = cli_read_input(optarg, 1024 * 1024, &text, &len);
+			if (r < 0) {
+				fprintf(stderr, "research: --schema %s: %s\n", cli_esc(cli, optarg), strerror(-r));
+				return EXIT_USAGE;
+			}
+			schema = json_loadb(text, len, 0, &jerr);
+			if (!json_is_object(schema)) {
+				json_decref(schema);
+				return cli_usage_error(cli, "--schema: not a JSON object (line %d: %s)", jerr.line, jerr.text);
+			}
+			json_object_set_new(req, "schema", schema);
+			break;
+		}
+		case 'm':
+			r = cli_parse_int(cli, "--max-tokens", optarg, 1, 1000000, &n);
+			if (r != EXIT_OK)
+				return r;
+			json_object_set_new(req, "max_tokens", json_integer(n));
+			break;
+		case 'r':
+			show_reasoning = true;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (cli->n_operands > 0)
+		return cli_usage_error(cli, "llm takes no operands (use --prompt TEXT)");
+	if (json_object_get(req, "schema") && !prompted)
+		return cli_usage_error(cli, "--schema goes with --prompt");
+	r = cli_send(cli, req, &id);
+	if (r != EXIT_OK)
+		return r;
+	r = cli_recv(cli, id, prompted ? CLI_LLM_TIMEOUT_MS : CLI_TIMEOUT_MS, false, &reply);
+	if (r != EXIT_OK)
+		return r;
+	if (cli->json) {
+		cli_print_json(cli, reply);
+		return EXIT_OK;
+	}
+	if (prompted) {
+		/* Only the answer on stdout, so it can be piped; reasoning apart. */
+		if (show_reasoning && json_get_string(reply, "reasoning", &s) == 0 && s[0])
+			fprintf(stderr, "%s\n", cli_esc(cli, s));
+		if (json_is_object(json_object_get(reply, "json")))
+			json_dumpf(json_object_get(reply, "json"), stdout, JSON_COMPACT);
+		else if (json_get_string(reply, "answer", &s) == 0)
+			fputs(s, stdout);
+		putchar('\n');
+		return EXIT_OK;
+	}
+	eps = json_object_get(reply, "endpoints");
+	json_array_foreach(eps, i, v) {
+		printf("%s\n", cli_esc(cli, json_string_value(json_object_get(v, "url"))));
+		printf("  reachable: %s\n", json_is_true(json_object_get(v, "reachable")) ? "yes" : "no");
+		printf("  kind: %s\n", cli_esc(cli, json_string_value(json_object_get(v, "kind"))));
+		if (json_is_string(json_object_get(v, "model")))
+			printf("  model: %s\n", cli_esc(cli, json_string_value(json_object_get(v, "model"))));
+		if (json_is_integer(json_object_get(v, "n_ctx")))
+			printf("  context: %lld tokens per slot\n", (long long)json_integer_value(json_object_get(v, "n_ctx")));
+		printf("  slots: %lld (%lld busy)\n", (long long)json_integer_value(json_object_get(v, "slots")),
+		    (long long)json_integer_value(json_object_get(v, "busy")));
+		printf("  breaker: %s\n", cli_esc(cli, json_string_value(json_object_get(v, "breaker"))));
+		printf("  requests: %lld (%lld failed)\n", (long long)json_integer_value(json_object_get(v, "requests")),
+		    (long long)json_integer_value(json_object_get(v, "failures")));
+	}
+	return EXIT_OK;
+}
+
 static int cli_cmd_ping(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "ping"), *reply = NULL;
@@ -1717,6 +1819,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "fetch", "URL", "fetch a page through researchd's cache and print its text", cli_cmd_fetch },
 	{ "search", "[--max N] [--lang L] [--time day|week|month|year] QUERY...",
 	    "search every configured backend at once and print the merged results", cli_cmd_search },
+	{ "llm", "[--prompt TEXT [--schema FILE] [--max-tokens N] [--show-reasoning]]",
+	    "show the model endpoints, or print one prompt's answer", cli_cmd_llm },
 	{ "index", "DIR", "add your .html, .md and .txt files under DIR to the local index", cli_cmd_index },
 	{ "sources", "[JOB] [--all] [--limit N]",
 	    "list the pages your jobs (or one job) fetched", cli_cmd_sources },

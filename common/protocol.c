@@ -70,6 +70,11 @@ static const struct protocol_op protocol_ops[] = {
 		{ "lang", ARG_STRING, 0, 2, 16 },
 		{ "time_range", ARG_STRING, 0, 3, 5 },
 	} },
+	{ "llm", {
+		{ "prompt", ARG_STRING, 0, 1, 256 * 1024 },
+		{ "schema", ARG_OBJECT, 0, 0, 0 },
+		{ "max_tokens", ARG_INT, 0, 1, 1000000 },
+	} },
 	{ "index_add", {
 		{ "key", ARG_STRING, 1, 8, 8192 },
 		{ "title", ARG_STRING, 1, 0, 4096 },
