@@ -272,7 +272,8 @@ struct ops_sources {
 	int64_t count;
 };
 
-static int ops_sources_one(int64_t job_id, const char *result, int64_t created, void *userdata)
+static int ops_sources_one(int64_t job_id, const char *request, const char *result, int64_t ms,
+    int64_t created, void *userdata)
 {
 	struct ops_sources *s = userdata;
 	json_t *src = json_loads(result, 0, NULL), *m;
@@ -571,4 +572,64 @@ void op_llm(struct client *c, struct protocol_request *req)
 	}
 	client_set_busy(c, true);
 	client_set_op(c, o, ops_llm_cleanup);
+}
+
+/* A job's model calls as stored (request, reply, reasoning), in order:
+ * durable execution keeps every one, so the trace is just the store. */
+struct ops_trace {
+	struct client *c;
+	json_t *id;
+	int64_t count;
+};
+
+static int ops_trace_one(int64_t job_id, const char *request, const char *result, int64_t ms,
+    int64_t created, void *userdata)
+{
+	struct ops_trace *t = userdata;
+	json_t *m = protocol_reply_new(t->id), *call;
+	bool ok;
+
+	call = json_pack("{s:o, s:o, s:I, s:o}",
+	    "request", json_loads(request, JSON_DECODE_ANY, NULL) ?: json_null(),
+	    "result", json_loads(result, JSON_DECODE_ANY, NULL) ?: json_null(),
+	    "ms", (json_int_t)ms, "time", ops_web_time(created));
+	json_object_set_new(m, "call", call);
+	ok = client_send(t->c, m);
+	json_decref(m);
+	t->count++;
+	return ok ? 0 : -EPIPE;
+}
+
+void op_trace(struct client *c, struct protocol_request *req)
+{
+	struct daemon *d = client_daemon(c);
+	struct ops_trace t = { .c = c, .id = req->id };
+	struct store_job *j = NULL;
+	int64_t job = 0;
+	json_t *m;
+	int r;
+
+	json_get_int(req->root, "job", &job);
+	r = store_job_get(d->store, job, &j);
+	if (r == 0 && client_uid(c) != 0 && j->owner != client_uid(c))
+		r = -ENOENT;
+	store_job_free(j);
+	if (r < 0) {
+		client_send_error(c, req->id, r == -ENOENT ? PROTO_E_NOT_FOUND : PROTO_E_INTERNAL,
+		    "no job %lld", (long long)job);
+		return;
+	}
+	r = store_effect_list_kind(d->store, "llm.chat", (uid_t)-1, job, PROTOCOL_MAX_LIST,
+	    ops_trace_one, &t);
+	if (r == -EPIPE)
+		return;
+	if (r < 0) {
+		client_send_error(c, req->id, PROTO_E_INTERNAL, "reading the trace failed");
+		return;
+	}
+	m = protocol_reply_new(req->id);
+	json_object_set_new(m, "end", json_true());
+	json_object_set_new(m, "count", json_integer(t.count));
+	client_send(c, m);
+	json_decref(m);
 }

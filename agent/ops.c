@@ -482,6 +482,7 @@ static const struct {
 	{ "index_add", op_index_add },
 	{ "search", op_search },
 	{ "llm", op_llm },
+	{ "trace", op_trace },
 };
 
 void ops_dispatch(struct client *c, struct protocol_request *req)

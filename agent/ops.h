@@ -14,5 +14,6 @@ void op_sources(struct client *c, struct protocol_request *req);
 void op_index_add(struct client *c, struct protocol_request *req);
 void op_search(struct client *c, struct protocol_request *req);
 void op_llm(struct client *c, struct protocol_request *req);
+void op_trace(struct client *c, struct protocol_request *req);
 
 #endif

@@ -1723,6 +1723,89 @@ static int cli_cmd_llm(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* Model text may hold anything: control characters are escaped, lines kept. */
+static void cli_put_text(struct cli *cli, const char *label, const char *text)
+{
+	if (text == NULL || text[0] == '\0')
+		return;
+	printf("%s\n", label);
+	cli_put_terminal(cli, text, strlen(text));
+	if (text[strlen(text) - 1] != '\n')
+		putchar('\n');
+}
+
+static int cli_cmd_trace(struct cli *cli, int argc, char **argv)
+{
+	_cleanup_json_ json_t *req = NULL, *calls = json_array();
+	json_t *msg = NULL, *call, *v, *msgs, *res;
+	const char *s;
+	int64_t id, job;
+	size_t i, k;
+	int r;
+
+	cli_getopt_reset();
+	if (cli_getopt(cli, argc, argv, "-:", cli_no_options) != -1)
+		return EXIT_USAGE;
+	r = cli_want_id(cli, &job);
+	if (r != EXIT_OK)
+		return r;
+	req = json_pack("{s:s, s:I}", "op", "trace", "job", (json_int_t)job);
+	r = cli_send(cli, req, &id);
+	if (r != EXIT_OK)
+		return r;
+	for (;;) {
+		r = cli_recv(cli, id, CLI_TIMEOUT_MS, false, &msg);
+		if (r != EXIT_OK)
+			return r;
+		if (json_is_true(json_object_get(msg, "end")))
+			break;
+		call = json_object_get(msg, "call");
+		if (!json_is_object(call) || json_array_size(calls) >= PROTOCOL_MAX_LIST) {
+			msg = cli_unref(msg);
+			return cli_malformed(cli);
+		}
+		json_array_append(calls, call);
+		msg = cli_unref(msg);
+	}
+	msg = cli_unref(msg);
+	if (cli->json) {
+		_cleanup_json_ json_t *doc = json_pack("{s:O}", "calls", calls);
+		cli_print_json(cli, doc);
+		return EXIT_OK;
+	}
+	json_array_foreach(calls, i, call) {
+		res = json_object_get(call, "result");
+		printf("=== call %zu, %s, %lld ms", i + 1,
+		    cli_esc(cli, json_string_value(json_object_get(call, "time"))),
+		    (long long)json_integer_value(json_object_get(call, "ms")));
+		if (json_get_string(res, "model", &s) == 0)
+			printf(", model %s", cli_esc(cli, s));
+		putchar('\n');
+		msgs = json_object_get(json_object_get(call, "request"), "messages");
+		json_array_foreach(msgs, k, v) {
+			char label[64];
+
+			snprintf(label, sizeof(label), "--- %s",
+			    json_is_string(json_object_get(v, "role")) ? json_string_value(json_object_get(v, "role")) : "?");
+			for (char *p = label; *p; p++)
+				if ((unsigned char)*p < 0x20)
+					*p = '?';
+			cli_put_text(cli, label, json_string_value(json_object_get(v, "content")));
+		}
+		cli_put_text(cli, "--- reasoning", json_string_value(json_object_get(res, "reasoning")));
+		cli_put_text(cli, "--- answer", json_string_value(json_object_get(res, "answer")));
+		if (json_is_object(json_object_get(res, "error")))
+			printf("--- error: %s\n", cli_esc(cli, json_string_value(json_object_get(json_object_get(res, "error"), "message"))));
+		v = json_object_get(res, "usage");
+		if (json_is_object(v))
+			printf("--- tokens: %lld prompt (%lld cached), %lld completion\n",
+			    (long long)json_integer_value(json_object_get(v, "prompt_tokens")),
+			    (long long)json_integer_value(json_object_get(v, "cached_tokens")),
+			    (long long)json_integer_value(json_object_get(v, "completion_tokens")));
+	}
+	return EXIT_OK;
+}
+
 static int cli_cmd_ping(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "ping"), *reply = NULL;
@@ -1821,6 +1904,7 @@ static const struct cli_cmd cli_cmds[] = {
 	    "search every configured backend at once and print the merged results", cli_cmd_search },
 	{ "llm", "[--prompt TEXT [--schema FILE] [--max-tokens N] [--show-reasoning]]",
 	    "show the model endpoints, or print one prompt's answer", cli_cmd_llm },
+	{ "trace", "ID", "show a job's model calls: prompts, reasoning, answers, tokens", cli_cmd_trace },
 	{ "index", "DIR", "add your .html, .md and .txt files under DIR to the local index", cli_cmd_index },
 	{ "sources", "[JOB] [--all] [--limit N]",
 	    "list the pages your jobs (or one job) fetched", cli_cmd_sources },

@@ -70,6 +70,7 @@ static const struct protocol_op protocol_ops[] = {
 		{ "lang", ARG_STRING, 0, 2, 16 },
 		{ "time_range", ARG_STRING, 0, 3, 5 },
 	} },
+	{ "trace", { JOB_ARG } },
 	{ "llm", {
 		{ "prompt", ARG_STRING, 0, 1, 256 * 1024 },
 		{ "schema", ARG_OBJECT, 0, 0, 0 },

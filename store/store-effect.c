@@ -88,10 +88,11 @@ int store_effect_list_kind(struct store *s, const char *kind, uid_t owner, int64
 	if (r < 0)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *text = (const char *)sqlite3_column_text(st, 1);
+		const char *request = (const char *)sqlite3_column_text(st, 1);
+		const char *result = (const char *)sqlite3_column_text(st, 2);
 
-		r = fn(sqlite3_column_int64(st, 0), text ? text : "null", sqlite3_column_int64(st, 2),
-		    userdata);
+		r = fn(sqlite3_column_int64(st, 0), request ? request : "null", result ? result : "null",
+		    sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4), userdata);
 		if (r < 0)
 			break;
 	}

@@ -164,7 +164,7 @@ static const char *const store_sql[_STMT_MAX] = {
 	    " VALUES (:job, :key, :kind, :request, :result, :ms, :now)",
 	[STMT_EFFECT_COUNT] = "SELECT count(*) FROM effects WHERE job_id = :job",
 	[STMT_EFFECT_LIST_KIND] =
-	    "SELECT e.job_id, e.result, e.created FROM effects e JOIN jobs j ON j.id = e.job_id"
+	    "SELECT e.job_id, e.request, e.result, e.ms, e.created FROM effects e JOIN jobs j ON j.id = e.job_id"
 	    " WHERE e.kind = :kind AND (:owner < 0 OR j.owner = :owner)"
 	    " AND (:job <= 0 OR e.job_id = :job)"
 	    " ORDER BY e.created ASC, e.job_id ASC LIMIT :limit",

@@ -97,7 +97,8 @@ int store_effect_get(struct store *s, int64_t job_id, const uint8_t key[HASH_BYT
 int store_effect_put(struct store *s, int64_t job_id, const uint8_t key[HASH_BYTES],
     const char *kind, const char *request, const json_t *result, int64_t ms, int64_t now_ms);
 int store_effect_count(struct store *s, int64_t job_id, int64_t *ret);
-typedef int (*store_effect_fn)(int64_t job_id, const char *result, int64_t created, void *userdata);
+typedef int (*store_effect_fn)(int64_t job_id, const char *request, const char *result,
+    int64_t ms, int64_t created, void *userdata);
 /* Stored results of one kind, of job_id (all jobs when <= 0) of owner (any
  * when (uid_t)-1), oldest first, at most limit. */
 int store_effect_list_kind(struct store *s, const char *kind, uid_t owner, int64_t job_id,

@@ -85,6 +85,12 @@ def check_model(model):
         assert res["usage"]["completion_tokens"] > 0, res
         assert "error" not in res or res["error"]["code"] == "length", res
         assert job["usage"].get("completion_tokens", 0) > 0, job["usage"]
+        # the trace is the stored calls: prompt, reasoning, answer, tokens
+        r = d.cli("trace", str(jid))
+        assert r.returncode == 0 and "--- user\nTell a story" in r.stdout and "--- tokens:" in r.stdout, r.stdout
+        calls = json.loads(d.cli("--json", "trace", str(jid)).stdout)["calls"]
+        assert len(calls) == 1 and calls[0]["request"]["messages"][0]["content"] == "Tell a story", calls
+        assert d.cli("trace", "999").returncode == 1
     finally:
         d.cleanup()
         srv.stop()
