@@ -873,6 +873,36 @@ static void cli_list_print(struct cli *cli, const json_t *jobs)
 	}
 }
 
+/* A list request: send it, then gather each message's `key` object into
+ * `into` until the end marker. */
+static int cli_collect(struct cli *cli, const json_t *req, const char *key, json_t *into)
+{
+	json_t *msg = NULL, *item;
+	int64_t id;
+	int r;
+
+	r = cli_send(cli, req, &id);
+	if (r != EXIT_OK)
+		return r;
+	for (;;) {
+		r = cli_recv(cli, id, CLI_TIMEOUT_MS, false, &msg);
+		if (r != EXIT_OK)
+			return r;
+		if (json_is_true(json_object_get(msg, "end")))
+			break;
+		item = json_object_get(msg, key);
+		/* More items than any limit allows: a daemon that never stops. */
+		if (!json_is_object(item) || json_array_size(into) >= PROTOCOL_MAX_LIST) {
+			msg = cli_unref(msg);
+			return cli_malformed(cli);
+		}
+		json_array_append(into, item);
+		msg = cli_unref(msg);
+	}
+	msg = cli_unref(msg);
+	return EXIT_OK;
+}
+
 static int cli_cmd_list(struct cli *cli, int argc, char **argv)
 {
 	enum { OPT_STATE = 256, OPT_ALL, OPT_LIMIT };
@@ -883,9 +913,8 @@ static int cli_cmd_list(struct cli *cli, int argc, char **argv)
 		{ 0 },
 	};
 	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "list"), *jobs = json_array();
-	json_t *msg = NULL, *job;
 	enum job_state state;
-	int64_t id, limit;
+	int64_t limit;
 	int c, r;
 
 	cli_getopt_reset();
@@ -914,25 +943,9 @@ static int cli_cmd_list(struct cli *cli, int argc, char **argv)
 	if (r != EXIT_OK)
 		return r;
 
-	r = cli_send(cli, req, &id);
+	r = cli_collect(cli, req, "job", jobs);
 	if (r != EXIT_OK)
 		return r;
-	for (;;) {
-		r = cli_recv(cli, id, CLI_TIMEOUT_MS, false, &msg);
-		if (r != EXIT_OK)
-			return r;
-		if (json_is_true(json_object_get(msg, "end")))
-			break;
-		job = json_object_get(msg, "job");
-		/* More jobs than any limit allows: a daemon that never stops. */
-		if (!json_is_object(job) || json_array_size(jobs) >= PROTOCOL_MAX_LIST) {
-			msg = cli_unref(msg);
-			return cli_malformed(cli);
-		}
-		json_array_append(jobs, job);
-		msg = cli_unref(msg);
-	}
-	msg = cli_unref(msg);
 
 	if (cli->json) {
 		_cleanup_json_ json_t *doc = json_pack("{s:O}", "jobs", jobs);
@@ -1361,8 +1374,7 @@ static int cli_cmd_sources(struct cli *cli, int argc, char **argv)
 		{ 0 },
 	};
 	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "sources"), *list = json_array();
-	json_t *msg = NULL, *src;
-	int64_t id, n;
+	int64_t n;
 	int c, r;
 
 	cli_getopt_reset();
@@ -1389,24 +1401,9 @@ static int cli_cmd_sources(struct cli *cli, int argc, char **argv)
 			return r;
 		json_object_set_new(req, "job", json_integer(n));
 	}
-	r = cli_send(cli, req, &id);
+	r = cli_collect(cli, req, "source", list);
 	if (r != EXIT_OK)
 		return r;
-	for (;;) {
-		r = cli_recv(cli, id, CLI_TIMEOUT_MS, false, &msg);
-		if (r != EXIT_OK)
-			return r;
-		if (json_is_true(json_object_get(msg, "end")))
-			break;
-		src = json_object_get(msg, "source");
-		if (!json_is_object(src) || json_array_size(list) >= PROTOCOL_MAX_LIST) {
-			msg = cli_unref(msg);
-			return cli_malformed(cli);
-		}
-		json_array_append(list, src);
-		msg = cli_unref(msg);
-	}
-	msg = cli_unref(msg);
 	if (cli->json) {
 		_cleanup_json_ json_t *doc = json_pack("{s:O}", "sources", list);
 		cli_print_json(cli, doc);
@@ -1737,9 +1734,9 @@ static void cli_put_text(struct cli *cli, const char *label, const char *text)
 static int cli_cmd_trace(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_json_ json_t *req = NULL, *calls = json_array();
-	json_t *msg = NULL, *call, *v, *msgs, *res;
+	json_t *call, *v, *msgs, *res;
 	const char *s;
-	int64_t id, job;
+	int64_t job;
 	size_t i, k;
 	int r;
 
@@ -1750,24 +1747,9 @@ static int cli_cmd_trace(struct cli *cli, int argc, char **argv)
 	if (r != EXIT_OK)
 		return r;
 	req = json_pack("{s:s, s:I}", "op", "trace", "job", (json_int_t)job);
-	r = cli_send(cli, req, &id);
+	r = cli_collect(cli, req, "call", calls);
 	if (r != EXIT_OK)
 		return r;
-	for (;;) {
-		r = cli_recv(cli, id, CLI_TIMEOUT_MS, false, &msg);
-		if (r != EXIT_OK)
-			return r;
-		if (json_is_true(json_object_get(msg, "end")))
-			break;
-		call = json_object_get(msg, "call");
-		if (!json_is_object(call) || json_array_size(calls) >= PROTOCOL_MAX_LIST) {
-			msg = cli_unref(msg);
-			return cli_malformed(cli);
-		}
-		json_array_append(calls, call);
-		msg = cli_unref(msg);
-	}
-	msg = cli_unref(msg);
 	if (cli->json) {
 		_cleanup_json_ json_t *doc = json_pack("{s:O}", "calls", calls);
 		cli_print_json(cli, doc);

@@ -87,8 +87,7 @@ int str_to_bytes(const char *s, int64_t max, int64_t *ret)
 	return str_to_scaled(s, max, ret, "KMG", scale);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most len bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t len)
+size_t utf8_seq_len(const unsigned char *s, size_t len)
 {
 	uint32_t cp;
 	size_t n, i;
@@ -123,7 +122,7 @@ bool utf8_valid(const char *s, size_t len)
 	size_t i = 0, n;
 
 	while (i < len) {
-		n = utf8_seq(p + i, len - i);
+		n = utf8_seq_len(p + i, len - i);
 		if (n == 0)
 			return false;
 		i += n;
@@ -150,7 +149,7 @@ int str_escape(struct buf *b, const char *s, size_t len)
 			i++;
 			continue;
 		}
-		n = utf8_seq(p + i, len - i);
+		n = utf8_seq_len(p + i, len - i);
 		if (n == 0) {
 			r = buf_printf(b, "\\x%02x", p[i]);
 			i++;

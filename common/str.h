@@ -14,6 +14,9 @@ bool str_startswith(const char *s, const char *prefix);
 bool str_endswith(const char *s, const char *suffix);
 /* Strict decimal parse of the whole string into [min, max]. */
 int str_to_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
+/* The length of the valid UTF-8 sequence at s (len > 0 bytes left), or 0
+ * for an invalid one (overlong, surrogate, past U+10FFFF, truncated). */
+size_t utf8_seq_len(const unsigned char *s, size_t len);
 /* True when s[0..len) is valid UTF-8 with no overlongs or surrogates. */
 bool utf8_valid(const char *s, size_t len);
 /* Append s to b with control characters and non-UTF-8 bytes escaped, so

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "client.h"
+#include "secret.h"
 #include "http.h"
 #include "json.h"
 #include "sse.h"
@@ -123,62 +124,6 @@ int64_t llm_retry_after_ms(const char *v, int64_t now_epoch_ms)
 
 /* ---- the client ---- */
 
-static int read_key(const char *path, char **ret)
-{
-	char *key, *p;
-	ssize_t n;
-	size_t len = 0;
-	int fd, r = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	key = sodium_malloc(LLM_MAX_API_KEY + 1);
-	if (key == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	for (;;) {
-		n = read(fd, key + len, LLM_MAX_API_KEY + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > LLM_MAX_API_KEY) {
-			r = -EFBIG;
-			break;
-		}
-	}
-	close(fd);
-	if (r == 0) {
-		key[len] = '\0';
-		p = memchr(key, '\n', len);
-		if (p)
-			*p = '\0';
-		len = strlen(key);
-		while (len > 0 && (key[len - 1] == '\r' || key[len - 1] == ' ' ||
-		    key[len - 1] == '\t'))
-			key[--len] = '\0';
-		/* A header line must not be split by what the file holds. */
-		for (size_t i = 0; i < len; i++)
-			if ((unsigned char)key[i] < 0x20 || key[i] == 0x7f)
-				r = -EINVAL;
-		if (len == 0)
-			r = -EINVAL;
-	}
-	if (r < 0) {
-		sodium_free(key);
-		return r;
-	}
-	*ret = key;
-	return 0;
-}
-
 int llm_client_new(struct http *http, const struct llm_client_options *o, struct llm_client **ret)
 {
 	static const char prefix[] = "Authorization: Bearer ";
@@ -191,23 +136,19 @@ int llm_client_new(struct http *http, const struct llm_client_options *o, struct
 	if (sodium_init() < 0)
 		return -EIO;
 	if (o && o->api_key_file) {
-		r = read_key(o->api_key_file, &key);
+		r = secret_read_file(o->api_key_file, LLM_MAX_API_KEY, &key);
 		if (r < 0)
 			return r;
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->http = http;
 	if (key) {
-		size_t n = sizeof(prefix) + strlen(key);
-
-		c->auth = sodium_malloc(n);
-		if (c->auth == NULL) {
-			sodium_free(key);
+		r = secret_header(prefix, key, &c->auth);
+		secret_free(key);
+		if (r < 0) {
 			free(c);
-			return -ENOMEM;
+			return r;
 		}
-		snprintf(c->auth, n, "%s%s", prefix, key);
-		sodium_free(key);	/* sodium_free wipes it */
 	}
 	c->model = o && o->model ? xstrdup(o->model) : NULL;
 	c->user_agent = xstrdup(o && o->user_agent ? o->user_agent : "researchd/" "0.1");

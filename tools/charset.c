@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "charset.h"
+#include "str.h"
 
 static const uint16_t cp1252_high[32] = {
 	0x20ac, 0x0081, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
@@ -19,34 +20,6 @@ static const uint16_t cp1252_high[32] = {
 
 static const char replacement[3] = { (char)0xef, (char)0xbf, (char)0xbd };
 
-size_t charset_utf8_seq(const unsigned char *s, size_t len)
-{
-	uint32_t cp;
-	size_t n;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	if (cp >= 0xd800 && cp <= 0xdfff)
-		return 0;
-	return n;
-}
 
 /* Counts valid multi-byte sequences and invalid bytes (stops early once the
  * answer is clear); NUL bytes count as invalid. */
@@ -77,7 +50,7 @@ static void utf8_census(const unsigned char *p, size_t len, size_t *multi, size_
 			i++;
 			continue;
 		}
-		size_t n = charset_utf8_seq(p + i, len - i);
+		size_t n = utf8_seq_len(p + i, len - i);
 		if (n == 0) {
 			b++;
 			i++;
@@ -282,7 +255,7 @@ static int from_utf8(struct buf *b, const unsigned char *p, size_t len)
 			i++;
 			continue;
 		}
-		n = p[i] ? charset_utf8_seq(p + i, len - i) : 0;
+		n = p[i] ? utf8_seq_len(p + i, len - i) : 0;
 		if (n > 0) {
 			i += n;
 			continue;

@@ -26,7 +26,5 @@ void charset_detect(const char *body, size_t len, const char *content_type, bool
 /* Append body, decoded from charset, to b as valid UTF-8 without NUL bytes.
  * -ENOBUFS when b's cap is reached. */
 int charset_to_utf8(struct buf *b, const char *body, size_t len, const char *charset);
-/* Length of the valid UTF-8 sequence at s (1..4), 0 when invalid. */
-size_t charset_utf8_seq(const unsigned char *s, size_t len);
 
 #endif

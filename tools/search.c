@@ -16,6 +16,7 @@
 #include "http.h"
 #include "json.h"
 #include "search.h"
+#include "secret.h"
 #include "str.h"
 #include "url.h"
 #include "xmalloc.h"
@@ -661,65 +662,14 @@ const char *search_brave_header(const struct search *s)
 
 static int read_key_file(const char *path, char **ret)
 {
-	static const char prefix[] = "X-Subscription-Token: ";
-	char *key, *hdr;
-	size_t len = 0;
-	int fd, r = 0;
+	char *key = NULL;
+	int r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	key = sodium_malloc(SEARCH_MAX_KEY + 1);
-	if (key == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	for (;;) {
-		ssize_t n = read(fd, key + len, SEARCH_MAX_KEY + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > SEARCH_MAX_KEY) {
-			r = -EFBIG;
-			break;
-		}
-	}
-	close(fd);
-	if (r == 0) {
-		char *nl;
-
-		key[len] = '\0';
-		nl = memchr(key, '\n', len);
-		if (nl)
-			*nl = '\0';
-		len = strlen(key);
-		while (len > 0 && (key[len - 1] == '\r' || key[len - 1] == ' ' || key[len - 1] == '\t'))
-			key[--len] = '\0';
-		/* A header line must not be split by what the file holds. */
-		for (size_t i = 0; i < len; i++)
-			if ((unsigned char)key[i] < 0x21 || key[i] == 0x7f)
-				r = -EINVAL;
-		if (len == 0)
-			r = -EINVAL;
-	}
-	if (r == 0) {
-		hdr = sodium_malloc(sizeof(prefix) + len);
-		if (hdr == NULL)
-			r = -ENOMEM;
-		else {
-			memcpy(hdr, prefix, sizeof(prefix) - 1);
-			memcpy(hdr + sizeof(prefix) - 1, key, len + 1);
-			*ret = hdr;
-		}
-	}
-	sodium_free(key);	/* wipes it */
+	r = secret_read_file(path, SEARCH_MAX_KEY, &key);
+	if (r < 0)
+		return r;
+	r = secret_header("X-Subscription-Token: ", key, ret);
+	secret_free(key);
 	return r;
 }
 
