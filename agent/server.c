@@ -518,7 +518,7 @@ static int server_bind(const char *path, const char *group, int *ret_fd, char *e
 		}
 		if (chown(path, (uid_t)-1, gr->gr_gid) < 0) {
 			r = -errno;
-			snprintf(errmsg, errlen, "chown %s to group %s: %s", path, group, strerror(errno));
+			snprintf(errmsg, errlen, "chown %s to group %s: %s", path, group, strerror(-r));
 			unlink(path);
 			goto fail;
 		}
