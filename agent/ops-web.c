@@ -301,24 +301,17 @@ void op_sources(struct client *c, struct protocol_request *req)
 	int64_t job = 0, limit = 1000;
 	uid_t owner = client_uid(c);
 	bool all = false;
-	json_t *m;
 	int r;
 
 	json_get_int(req->root, "job", &job);
 	json_get_int(req->root, "limit", &limit);
 	json_get_bool(req->root, "all", &all);
 	if (job > 0) {
-		struct store_job *j = NULL;
+		struct store_job *j = ops_job_get(c, req);
 
-		r = store_job_get(d->store, job, &j);
-		if (r == 0 && owner != 0 && j->owner != owner)
-			r = -ENOENT;
-		store_job_free(j);
-		if (r < 0) {
-			client_send_error(c, req->id, r == -ENOENT ? PROTO_E_NOT_FOUND : PROTO_E_INTERNAL,
-			    "no job %lld", (long long)job);
+		if (j == NULL)
 			return;
-		}
+		store_job_free(j);
 	}
 	/* Root sees a job's sources by its id, and everyone's with "all". */
 	if (owner == 0 && (job > 0 || all))
@@ -332,11 +325,7 @@ void op_sources(struct client *c, struct protocol_request *req)
 		client_send_error(c, req->id, PROTO_E_INTERNAL, "listing sources failed");
 		return;
 	}
-	m = protocol_reply_new(req->id);
-	json_object_set_new(m, "end", json_true());
-	json_object_set_new(m, "count", json_integer(s.count));
-	client_send(c, m);
-	json_decref(m);
+	ops_send_end(c, req->id, s.count);
 }
 
 /* One of the user's documents for the local index, read and extracted by
@@ -604,21 +593,15 @@ void op_trace(struct client *c, struct protocol_request *req)
 {
 	struct daemon *d = client_daemon(c);
 	struct ops_trace t = { .c = c, .id = req->id };
-	struct store_job *j = NULL;
-	int64_t job = 0;
-	json_t *m;
+	struct store_job *j;
+	int64_t job;
 	int r;
 
-	json_get_int(req->root, "job", &job);
-	r = store_job_get(d->store, job, &j);
-	if (r == 0 && client_uid(c) != 0 && j->owner != client_uid(c))
-		r = -ENOENT;
-	store_job_free(j);
-	if (r < 0) {
-		client_send_error(c, req->id, r == -ENOENT ? PROTO_E_NOT_FOUND : PROTO_E_INTERNAL,
-		    "no job %lld", (long long)job);
+	j = ops_job_get(c, req);
+	if (j == NULL)
 		return;
-	}
+	job = j->id;
+	store_job_free(j);
 	r = store_effect_list_kind(d->store, "llm.chat", (uid_t)-1, job, PROTOCOL_MAX_LIST,
 	    ops_trace_one, &t);
 	if (r == -EPIPE)
@@ -627,9 +610,5 @@ void op_trace(struct client *c, struct protocol_request *req)
 		client_send_error(c, req->id, PROTO_E_INTERNAL, "reading the trace failed");
 		return;
 	}
-	m = protocol_reply_new(req->id);
-	json_object_set_new(m, "end", json_true());
-	json_object_set_new(m, "count", json_integer(t.count));
-	client_send(c, m);
-	json_decref(m);
+	ops_send_end(c, req->id, t.count);
 }

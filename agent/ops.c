@@ -62,7 +62,7 @@ static bool ops_may_see(struct client *c, const struct store_job *j)
 
 /* The job named by "job", if it exists and the client may see it; else the
  * reply is sent. Another user's job is "not found", like a missing one. */
-static struct store_job *ops_job_get(struct client *c, struct protocol_request *req)
+struct store_job *ops_job_get(struct client *c, struct protocol_request *req)
 {
 	struct daemon *d = client_daemon(c);
 	struct store_job *j = NULL;
@@ -174,7 +174,6 @@ static void op_list(struct client *c, struct protocol_request *req)
 	int64_t limit = 1000;
 	bool all = false;
 	uid_t owner = client_uid(c);
-	json_t *m;
 	int r;
 
 	json_get_int(req->root, "limit", &limit);
@@ -195,9 +194,15 @@ static void op_list(struct client *c, struct protocol_request *req)
 		client_send_error(c, req->id, PROTO_E_INTERNAL, "listing jobs failed");
 		return;
 	}
-	m = protocol_reply_new(req->id);
+	ops_send_end(c, req->id, l.count);
+}
+
+void ops_send_end(struct client *c, json_t *id, int64_t count)
+{
+	json_t *m = protocol_reply_new(id);
+
 	json_object_set_new(m, "end", json_true());
-	json_object_set_new(m, "count", json_integer(l.count));
+	json_object_set_new(m, "count", json_integer(count));
 	client_send(c, m);
 	json_decref(m);
 }

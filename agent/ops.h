@@ -3,10 +3,20 @@
 #ifndef RESEARCHD_OPS_H
 #define RESEARCHD_OPS_H
 
+#include <jansson.h>
+#include <stdint.h>
+
 struct client;
 struct protocol_request;
 
 void ops_dispatch(struct client *c, struct protocol_request *req);
+
+struct store_job;
+/* The job named by the request's "job", if it exists and the client may
+ * see it; otherwise the error reply is sent and NULL returned. */
+struct store_job *ops_job_get(struct client *c, struct protocol_request *req);
+/* The end marker of a list: {"end":true,"count":N}. */
+void ops_send_end(struct client *c, json_t *id, int64_t count);
 
 /* Handlers kept in their own files (ops-web.c). */
 void op_fetch(struct client *c, struct protocol_request *req);
