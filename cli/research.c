@@ -1788,6 +1788,36 @@ static int cli_cmd_trace(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* `research sandbox`: the operator's check of the sandbox on this machine,
+ * run locally by the helper the daemon uses (no daemon involved). */
+static int cli_cmd_sandbox(struct cli *cli, int argc, char **argv)
+{
+	const char *helper = getenv("RESEARCHD_SANDBOX");
+	char *args[256];
+	int n = 0;
+
+	if (helper == NULL || helper[0] != '/')
+		helper = RESEARCHD_LIBEXECDIR "/researchd-sandbox";
+	/* Everything after the command name goes to the helper as it is:
+	 * "--check", or "[--limit NAME=N]... -- CMD ARGS...". */
+	args[n++] = (char *)helper;
+	if (argc >= 2 && strcmp(argv[1], "--check") == 0) {
+		args[n++] = "--check";
+		argv++, argc--;
+	} else
+		args[n++] = "--run";
+	for (int i = 1; i < argc && n < 255; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	if (n == 2 && strcmp(args[1], "--run") == 0)
+		return cli_usage_error(cli, "sandbox needs -- CMD [ARGS...] or --check");
+	fflush(stdout);
+	execv(helper, args);
+	fprintf(stderr, "research: cannot run %s: %s (set RESEARCHD_SANDBOX to its path)\n",
+	    helper, strerror(errno));
+	return EXIT_DAEMON_ERROR;
+}
+
 static int cli_cmd_ping(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "ping"), *reply = NULL;
@@ -1887,6 +1917,9 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "llm", "[--prompt TEXT [--schema FILE] [--max-tokens N] [--show-reasoning]]",
 	    "show the model endpoints, or print one prompt's answer", cli_cmd_llm },
 	{ "trace", "ID", "show a job's model calls: prompts, reasoning, answers, tokens", cli_cmd_trace },
+	{ "sandbox", "[--limit NAME=N]... -- CMD [ARGS...] | --check",
+	    "run a command in researchd-sandbox and show its limits and outcome, or try every way out",
+	    cli_cmd_sandbox },
 	{ "index", "DIR", "add your .html, .md and .txt files under DIR to the local index", cli_cmd_index },
 	{ "sources", "[JOB] [--all] [--limit N]",
 	    "list the pages your jobs (or one job) fetched", cli_cmd_sources },

@@ -75,6 +75,24 @@ def test_bad_code_request_is_a_stored_refusal():
         d.cleanup()
 
 
+def test_research_sandbox_command():
+    d = Daemon(config())   # not started: the command runs the helper locally
+    try:
+        r = d.cli("sandbox", "--", "/bin/sh", "-c", "echo inside; cat /etc/shadow")
+        # the command's own status comes back: cat found no /etc/shadow in there
+        assert r.returncode == 1, r
+        assert "inside" in r.stdout and "/etc/shadow: No such file" in r.stdout, r.stdout
+        assert "exited with status 1" in r.stdout, r.stdout
+        assert "limits:" in r.stdout, r.stdout
+        r = d.cli("sandbox", "--limit", "wall_ms=300", "--", "/bin/sleep", "5")
+        assert "limit hit: timeout" in r.stdout, r.stdout
+        r = d.cli("sandbox", "--check", timeout=120)
+        assert r.returncode == 0 and "every attempt was blocked" in r.stdout, r.stdout[-2000:]
+        assert d.cli("sandbox").returncode == 2
+    finally:
+        d.cleanup()
+
+
 if __name__ == "__main__":
-    run([test_code_tool_runs_in_sandbox_and_replays, test_unknown_kind_fails_the_step,
+    run([test_research_sandbox_command, test_code_tool_runs_in_sandbox_and_replays, test_unknown_kind_fails_the_step,
          test_bad_code_request_is_a_stored_refusal])
