@@ -59,6 +59,7 @@ static const struct config_key config_keys[] = {
 	K("llm", "api_key_file", CT_PATH, llm_api_key_file, 0, 0),
 	K("llm", "spawn", CT_COMMAND, llm_spawn, 0, 0),
 	K("llm", "timeout", CT_SECONDS, llm_timeout, 1, 86400),
+	K("llm", "context", CT_INT, llm_context, 0, 10000000),
 
 	K("search", "backends", CT_BACKENDS, search_backends, 0, 0),
 	K("search", "searxng_url", CT_URL, searxng_url, 0, 0),

@@ -39,6 +39,7 @@ struct config {
 	char *llm_api_key_file;
 	char *llm_spawn;
 	int64_t llm_timeout;		/* seconds */
+	int64_t llm_context;		/* tokens per slot; 0: discovered */
 
 	/* [search] */
 	struct config_list search_backends;

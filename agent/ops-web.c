@@ -527,6 +527,10 @@ void op_llm(struct client *c, struct protocol_request *req)
 			    "tokenize", info.has_tokenize, "breaker", ops_llm_breakers[info.breaker],
 			    "requests", (json_int_t)info.requests, "failures", (json_int_t)info.failures,
 			    "max_busy", info.max_busy));
+		for (unsigned i = 0; llm_pool_endpoint(d->llm, i, &info) == 0; i++)
+			if (info.tokens_per_s > 0)
+				json_object_set_new(json_array_get(eps, i), "tokens_per_s",
+				    json_real(info.tokens_per_s));
 		m = protocol_reply_new(req->id);
 		json_object_set_new(m, "endpoints", eps);
 		json_object_set_new(m, "queued", json_integer(st.queued));

@@ -85,6 +85,7 @@ static int tools_llm_new(struct daemon *d)
 		.api_key_file = c->llm_api_key_file,
 		.model = c->llm_model,
 		.timeout_ms = c->llm_timeout * 1000,
+		.n_ctx = c->llm_context,
 		.slot_affinity = true,
 	};
 	struct buf urls;

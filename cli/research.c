@@ -1714,6 +1714,8 @@ static int cli_cmd_llm(struct cli *cli, int argc, char **argv)
 		printf("  slots: %lld (%lld busy)\n", (long long)json_integer_value(json_object_get(v, "slots")),
 		    (long long)json_integer_value(json_object_get(v, "busy")));
 		printf("  breaker: %s\n", cli_esc(cli, json_string_value(json_object_get(v, "breaker"))));
+		if (json_is_number(json_object_get(v, "tokens_per_s")))
+			printf("  measured: %.0f tokens/s\n", json_number_value(json_object_get(v, "tokens_per_s")));
 		printf("  requests: %lld (%lld failed)\n", (long long)json_integer_value(json_object_get(v, "requests")),
 		    (long long)json_integer_value(json_object_get(v, "failures")));
 	}

@@ -1,5 +1,6 @@
-/* OpenAI chat-completions over jansson: request bodies, chunk and body
- * parsing, and the accumulation of a reply. Untrusted input throughout. */
+/* OpenAI chat-completions (and Ollama's native /api/chat) over jansson:
+ * request bodies, chunk and body parsing, and the accumulation of a reply.
+ * Untrusted input throughout. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,23 +216,19 @@ static int set(json_t *obj, const char *key, json_t *v)
 	return 0;
 }
 
-int chat_request_build(const struct chat_request *req, json_t **ret)
+/* The checks and the "messages" array both bodies share. */
+static int request_start(const struct chat_request *req, json_t **ret)
 {
-	json_t *body = NULL, *msgs;
-	const char *name;
+	json_t *body, *msgs;
 	int r;
 
-	if (req == NULL || ret == NULL || req->n_messages == 0 || req->messages == NULL)
+	if (req == NULL || req->n_messages == 0 || req->messages == NULL)
 		return -EINVAL;
-	name = req->schema_name ? req->schema_name : "reply";
 	if (req->schema) {
-		if (!schema_name_ok(name))
-			return -EINVAL;
 		r = schema_check(req->schema, NULL);
 		if (r < 0)
 			return r;
 	}
-
 	body = json_object();
 	msgs = json_array();
 	r = set(body, "messages", msgs);
@@ -257,7 +254,29 @@ int chat_request_build(const struct chat_request *req, json_t **ret)
 		r = set(body, "model", json_string(req->model));
 	if (r == 0)
 		r = set(body, "stream", json_boolean(req->stream));
-	if (r == 0 && req->stream) {
+	if (r < 0) {
+		json_decref(body);
+		return r;
+	}
+	*ret = body;
+	return 0;
+}
+
+int chat_request_build(const struct chat_request *req, json_t **ret)
+{
+	json_t *body = NULL;
+	const char *name;
+	int r;
+
+	if (req == NULL || ret == NULL)
+		return -EINVAL;
+	name = req->schema_name ? req->schema_name : "reply";
+	if (req->schema && !schema_name_ok(name))
+		return -EINVAL;
+	r = request_start(req, &body);
+	if (r < 0)
+		return r;
+	if (req->stream) {
 		json_t *so = json_object();
 		r = set(so, "include_usage", json_true());
 		if (r == 0)
@@ -283,6 +302,38 @@ int chat_request_build(const struct chat_request *req, json_t **ret)
 		r = -EINVAL;
 	if (r == 0 && req->use_slot)
 		r = set(body, "id_slot", json_integer(req->id_slot));
+	if (r < 0) {
+		json_decref(body);
+		return r;
+	}
+	*ret = body;
+	return 0;
+}
+
+int chat_request_build_ollama(const struct chat_request *req, json_t **ret)
+{
+	json_t *body = NULL, *opts;
+	int r;
+
+	if (req == NULL || ret == NULL || req->model == NULL)
+		return -EINVAL;
+	r = request_start(req, &body);
+	if (r < 0)
+		return r;
+	if (req->schema)
+		r = set(body, "format", json_deep_copy(req->schema));
+	opts = json_object();
+	if (r == 0)
+		r = set(body, "options", opts);
+	else
+		json_decref(opts);
+	/* Without num_ctx Ollama cuts the prompt to its default context. */
+	if (r == 0 && req->num_ctx > 0)
+		r = set(opts, "num_ctx", json_integer(req->num_ctx));
+	if (r == 0 && req->max_tokens > 0)
+		r = set(opts, "num_predict", json_integer(req->max_tokens));
+	if (r == 0 && req->temperature >= 0)
+		r = set(opts, "temperature", json_real(req->temperature));
 	if (r < 0) {
 		json_decref(body);
 		return r;
@@ -424,6 +475,75 @@ int chat_reply_feed_body(struct chat_reply *r, const char *body, size_t len)
 	k = chat_body_parse(root, &d);
 	if (k == 0)
 		k = reply_apply(r, &d);
+	json_decref(root);
+	return k;
+}
+
+/* One object of Ollama's /api/chat reply: {"message":{"content",
+ * "thinking"}, "done":false}, the last with "done":true, "done_reason" and
+ * the counts; or {"error": "..."}. */
+static int ollama_parse(const json_t *root, struct chat_delta *ret)
+{
+	struct chat_delta d = { 0 };
+	json_t *msg, *e, *done;
+	int r;
+
+	if (!json_is_object(root))
+		return -EBADMSG;
+	llm_usage_init(&d.usage);
+	e = json_object_get(root, "error");
+	if (e && !json_is_null(e)) {
+		d.error = error_message(e);
+		*ret = d;
+		return 0;
+	}
+	r = opt_string(root, "model", &d.model, NULL);
+	if (r < 0)
+		return r;
+	msg = json_object_get(root, "message");
+	if (msg && !json_is_null(msg)) {
+		if (!json_is_object(msg))
+			return -EBADMSG;
+		r = opt_string(msg, "content", &d.content, &d.content_len);
+		if (r == 0)
+			r = opt_string(msg, "thinking", &d.reasoning, &d.reasoning_len);
+		if (r < 0)
+			return r;
+	}
+	done = json_object_get(root, "done");
+	if (done && !json_is_boolean(done))
+		return -EBADMSG;
+	if (json_is_true(done)) {
+		r = opt_string(root, "done_reason", &d.finish_reason, NULL);
+		if (r < 0)
+			return r;
+		/* Older servers end without a reason: done is the stop. */
+		if (d.finish_reason == NULL)
+			d.finish_reason = "stop";
+		d.usage.prompt_tokens = usage_count(root, "prompt_eval_count");
+		d.usage.completion_tokens = usage_count(root, "eval_count");
+		d.has_usage = true;
+	}
+	*ret = d;
+	return 0;
+}
+
+int chat_reply_feed_ollama(struct chat_reply *r, const char *line, size_t len)
+{
+	struct chat_delta d;
+	json_t *root;
+	int k;
+
+	if (r->done)
+		return -EBADMSG;	/* nothing may follow "done": true */
+	root = json_loadb(line, len, 0, NULL);
+	if (root == NULL)
+		return -EBADMSG;
+	k = ollama_parse(root, &d);
+	if (k == 0) {
+		k = reply_apply(r, &d);
+		r->done = d.finish_reason != NULL;
+	}
 	json_decref(root);
 	return k;
 }

@@ -1,6 +1,7 @@
 /* OpenAI chat-completions, the pure part: request bodies, stream chunks and
  * response bodies of llama-server, Ollama (/v1), vLLM and the like, and a
- * reply that a stream or a body accumulates into. No I/O here. */
+ * reply that a stream or a body accumulates into; the same for Ollama's
+ * native /api/chat (NDJSON lines). No I/O here. */
 #ifndef RESEARCHD_LLM_CHAT_H
 #define RESEARCHD_LLM_CHAT_H
 
@@ -66,11 +67,16 @@ struct chat_request {
 	bool cache_prompt;			/* llama-server: reuse the KV cache */
 	bool use_slot;				/* llama-server slot affinity: send id_slot */
 	int id_slot;				/* (a zeroed request must not pin slot 0) */
+	int64_t num_ctx;			/* Ollama: options.num_ctx; <= 0: omitted */
 };
 
 /* Build the JSON body. -EINVAL for no messages, an unknown role, content
  * that is not UTF-8, a bad schema name, or a schema outside our subset. */
 int chat_request_build(const struct chat_request *req, json_t **ret);
+/* The body of Ollama's native /api/chat: model (required), messages,
+ * stream, "format" (the schema), options num_ctx, num_predict (max_tokens)
+ * and temperature. Same errors. */
+int chat_request_build_ollama(const struct chat_request *req, json_t **ret);
 
 /* A reply accumulated from a stream or a body. */
 struct chat_reply {
@@ -80,7 +86,7 @@ struct chat_reply {
 	char *error;			/* the server's error message */
 	struct llm_usage usage;
 	bool has_usage;
-	bool done;			/* "data: [DONE]" seen */
+	bool done;			/* "data: [DONE]" (Ollama: "done": true) seen */
 	uint64_t chunks;
 };
 
@@ -97,6 +103,12 @@ int chat_reply_feed_chunk(struct chat_reply *r, const json_t *chunk);
 int chat_reply_feed_sse(struct chat_reply *r, const char *type, const char *data, size_t len);
 /* A whole non-streaming response body; same errors. */
 int chat_reply_feed_body(struct chat_reply *r, const char *body, size_t len);
+/* One line of Ollama's /api/chat reply (or its whole non-streaming body):
+ * content through the think splitter, "thinking" as reasoning, done_reason
+ * as finish_reason (absent: "stop"), prompt_eval_count and eval_count as
+ * usage; an {"error": ...} line sets r->error and is -EREMOTEIO; -EBADMSG
+ * for invalid JSON or a line after the last. */
+int chat_reply_feed_ollama(struct chat_reply *r, const char *line, size_t len);
 /* End of the reply: 0 only for finish_reason "stop". -ENOSPC for "length"
  * (cut at max_tokens or the context: never a success), -EPIPE when no
  * finish_reason came (stream cut), -EREMOTEIO after a server error,

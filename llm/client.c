@@ -1,6 +1,6 @@
-/* One chat-completions call over tools/http: the request body, the SSE
- * stream (or a plain JSON body) into a chat_reply, the schema check and the
- * repair loop. */
+/* One chat call over tools/http: the request body, the SSE stream (or a
+ * plain JSON body), or Ollama's NDJSON stream, into a chat_reply; the schema
+ * check and the repair loop, the same for both. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include "secret.h"
 #include "http.h"
 #include "json.h"
+#include "ndjson.h"
 #include "sse.h"
 #include "str.h"
 #include "xmalloc.h"
@@ -33,7 +34,7 @@ struct llm_client {
 	size_t max_answer, max_reasoning;
 };
 
-enum llm_mode { MODE_UNKNOWN, MODE_SSE, MODE_BODY };
+enum llm_mode { MODE_UNKNOWN, MODE_SSE, MODE_BODY, MODE_NDJSON };
 
 struct llm_call {
 	struct llm_client *c;
@@ -44,6 +45,7 @@ struct llm_call {
 	int max_attempts;
 	struct http_request *hreq;
 	struct sse_parser *sse;
+	struct ndjson *nd;	/* Ollama's native API */
 	struct chat_reply reply;
 	bool reply_live;
 	enum llm_mode mode;
@@ -187,6 +189,7 @@ static void call_free(struct llm_call *k)
 	if (k->hreq)
 		http_request_cancel(k->hreq);
 	sse_parser_free(k->sse);
+	ndjson_free(k->nd);
 	if (k->reply_live)
 		chat_reply_done(&k->reply);
 	buf_free(&k->body);
@@ -208,11 +211,25 @@ static int on_sse_event(const struct sse_event *ev, void *ud)
 	return chat_reply_feed_sse(&k->reply, ev->type, ev->data, ev->data_len);
 }
 
+static int on_ndjson_line(const char *line, size_t len, void *ud)
+{
+	struct llm_call *k = ud;
+
+	return chat_reply_feed_ollama(&k->reply, line, len);
+}
+
 static int on_data(struct http_request *req, const char *data, size_t len, void *ud)
 {
 	struct llm_call *k = ud;
 	int r;
 
+	/* Ollama: a reply, a plain body and an error body are all NDJSON. */
+	if (k->mode == MODE_NDJSON) {
+		r = ndjson_feed(k->nd, data, len);
+		if (r < 0)
+			k->feed_error = r;
+		return r;
+	}
 	if (k->mode == MODE_UNKNOWN) {
 		size_t i = 0;
 
@@ -297,7 +314,8 @@ static int call_attempt(struct llm_call *k)
 	rq.cache_prompt = k->o.cache_prompt;
 	rq.use_slot = k->o.id_slot >= 0;
 	rq.id_slot = k->o.id_slot;
-	r = chat_request_build(&rq, &body);
+	rq.num_ctx = k->o.num_ctx;
+	r = k->o.ollama ? chat_request_build_ollama(&rq, &body) : chat_request_build(&rq, &body);
 	free(msgs);
 	if (r < 0)
 		return r;
@@ -311,17 +329,24 @@ static int call_attempt(struct llm_call *k)
 	chat_reply_init(&k->reply, k->c->max_reasoning, k->c->max_answer);
 	k->reply_live = true;
 	k->sse = sse_parser_free(k->sse);
-	r = sse_parser_new(LLM_MAX_EVENT, on_sse_event, k, &k->sse);
+	k->nd = ndjson_free(k->nd);
+	if (k->o.ollama)
+		r = ndjson_new(LLM_MAX_EVENT, on_ndjson_line, k, &k->nd);
+	else
+		r = sse_parser_new(LLM_MAX_EVENT, on_sse_event, k, &k->sse);
 	if (r < 0) {
 		free(text);
 		return r;
 	}
-	k->mode = MODE_UNKNOWN;
+	k->mode = k->o.ollama ? MODE_NDJSON : MODE_UNKNOWN;
 	k->feed_error = 0;
 	buf_reset(&k->body);
 
 	headers[nh++] = "Content-Type: application/json";
-	headers[nh++] = rq.stream ? "Accept: text/event-stream" : "Accept: application/json";
+	if (k->o.ollama)
+		headers[nh++] = rq.stream ? "Accept: application/x-ndjson" : "Accept: application/json";
+	else
+		headers[nh++] = rq.stream ? "Accept: text/event-stream" : "Accept: application/json";
 	if (k->c->auth)
 		headers[nh++] = k->c->auth;
 	headers[nh] = NULL;
@@ -452,7 +477,13 @@ static void call_http_done(struct http_request *req, struct http_response *resp,
 	k->hreq = NULL;
 	res->http_status = resp->status;
 	res->retry_after_ms = llm_retry_after_ms(resp->retry_after, time_now_ms());
-	res->streamed = k->mode == MODE_SSE;
+	res->streamed = k->mode == MODE_SSE || (k->mode == MODE_NDJSON && !k->o.no_stream);
+	/* A plain body (or an error body) ends without a newline. */
+	if (k->mode == MODE_NDJSON && k->feed_error == 0 && resp->error == 0) {
+		r = ndjson_finish(k->nd);
+		if (r < 0)
+			k->feed_error = r;
+	}
 
 	if (resp->error < 0 && k->feed_error == 0) {
 		call_finish(k, resp->error, resp->error != -EACCES && resp->error != -EINVAL,
@@ -463,6 +494,8 @@ static void call_http_done(struct http_request *req, struct http_response *resp,
 		long st = resp->status;
 
 		error_body(k, &emsg, &etype, &hold);
+		if (emsg == NULL)
+			emsg = k->reply.error;	/* Ollama's {"error": "..."}, read as NDJSON */
 		if (emsg == NULL)
 			emsg = "no error message";
 		if (st == 429 || st == 503)
@@ -489,7 +522,7 @@ static void call_http_done(struct http_request *req, struct http_response *resp,
 		if (r != -EREMOTEIO && r != -ENOBUFS && r != -EMSGSIZE)
 			r = -EBADMSG;
 	} else {
-		r = sse_parser_finish(k->sse);
+		r = k->mode == MODE_NDJSON ? 0 : sse_parser_finish(k->sse);
 		/* A cut event is reported by the finish_reason check. */
 		if (r == -EPIPE)
 			r = 0;
@@ -622,7 +655,13 @@ int llm_call_start(struct llm_client *c, const struct llm_call_options *o, llm_d
 	blen = strlen(o->base_url);
 	while (blen > 0 && o->base_url[blen - 1] == '/')
 		blen--;
-	k->url = xasprintf("%.*s/chat/completions", (int)blen, o->base_url);
+	if (k->o.ollama) {
+		/* The native API lives beside the OpenAI one, at the root. */
+		if (blen >= 3 && strncmp(o->base_url + blen - 3, "/v1", 3) == 0)
+			blen -= 3;
+		k->url = xasprintf("%.*s/api/chat", (int)blen, o->base_url);
+	} else
+		k->url = xasprintf("%.*s/chat/completions", (int)blen, o->base_url);
 	k->messages = json_deep_copy(o->messages);
 	k->schema = o->schema ? json_deep_copy(o->schema) : NULL;
 	k->done = done;

@@ -1,5 +1,6 @@
 /* The model client: one chat-completions call against one OpenAI-compatible
- * endpoint over tools/http, streamed (SSE) with a non-streaming fallback,
+ * endpoint over tools/http, streamed (SSE) with a non-streaming fallback, or
+ * against Ollama's native /api/chat (NDJSON), the only way to set num_ctx;
  * with schema validation by our own validator and a bounded repair loop.
  * Reasoning is kept apart from the answer. Scheduling, retries and breakers
  * across endpoints are llm/pool's. */
@@ -49,6 +50,8 @@ struct llm_call_options {
 	bool no_stream;			/* ask for a plain JSON body */
 	bool cache_prompt;		/* llama-server */
 	int id_slot;			/* >= 0: llama-server slot; < 0: any */
+	bool ollama;			/* POST {base without /v1}/api/chat (needs a model) */
+	int64_t num_ctx;		/* Ollama: options.num_ctx; <= 0: omitted */
 };
 
 /* The outcome of a call. error is 0 or a negative errno:

@@ -46,6 +46,9 @@ struct llm_endpoint {
 	int64_t paused_until;	/* Retry-After */
 	/* accounting */
 	uint64_t requests, failures;
+	/* Generation measured by the server (llama-server timings): tokens/s. */
+	int64_t gen_tokens;
+	double gen_ms;
 	int64_t busy_slot_ms, busy_since;
 };
 
@@ -254,7 +257,13 @@ static bool disc_parse(struct llm_endpoint *ep, int stage, const char *body, siz
 		json_object_foreach(mi, key, v) {
 			if (str_endswith(key, ".context_length") && json_is_integer(v) &&
 			    json_integer_value(v) > 0) {
-				ep->n_ctx = json_integer_value(v);
+				/* This is the model's maximum; with Ollama the context is
+				 * ours to choose (num_ctx) and it is allocated whole: the
+				 * configured one, else a default, never past the maximum. */
+				int64_t max = json_integer_value(v);
+				int64_t want = ep->p->o.n_ctx > 0 ? ep->p->o.n_ctx : LLM_OLLAMA_DEFAULT_CTX;
+
+				ep->n_ctx = want < max ? want : max;
 				ok = true;
 			}
 		}
@@ -440,6 +449,10 @@ static void req_complete(struct llm_req *r, struct llm_result *res)
 	struct llm_job *j = pool_job(p, r->job_id, true);
 	const char *endpoint = r->ep ? r->ep->base : NULL;
 
+	if (r->ep && res->usage.timings_predicted_n > 0 && res->usage.timings_predicted_ms > 0) {
+		r->ep->gen_tokens += res->usage.timings_predicted_n;
+		r->ep->gen_ms += res->usage.timings_predicted_ms;
+	}
 	llm_usage_add(&r->acc.usage, &res->usage);
 	res->usage = r->acc.usage;
 	res->attempts += r->acc.attempts;
@@ -535,6 +548,9 @@ static void req_run(struct llm_req *r)
 	co.timeout_ms = p->o.timeout_ms;
 	co.no_stream = p->o.no_stream;
 	co.cache_prompt = ep->kind == EP_LLAMA;
+	/* Ollama's /v1 ignores num_ctx and silently cuts a longer prompt. */
+	co.ollama = ep->kind == EP_OLLAMA;
+	co.num_ctx = ep->n_ctx;
 	co.id_slot = -1;
 	if (ep->kind == EP_LLAMA && (p->o.slot_affinity || r->slot_hint >= 0))
 		co.id_slot = r->slot;
@@ -1104,6 +1120,7 @@ int llm_pool_endpoint(const struct llm_pool *p, unsigned i, struct llm_endpoint_
 	ret->breaker = ep->breaker;
 	ret->requests = ep->requests;
 	ret->failures = ep->failures;
+	ret->tokens_per_s = ep->gen_ms > 0 ? ep->gen_tokens * 1000.0 / ep->gen_ms : 0;
 	ret->busy_slot_ms = ep->busy_slot_ms + (int64_t)ep->busy * (now - ep->busy_since);
 	ret->max_busy = ep->max_busy;
 	return 0;

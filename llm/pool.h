@@ -22,12 +22,16 @@ struct uv_loop_s;
 #define LLM_POOL_MAX_ENDPOINTS 16
 #define LLM_POOL_MAX_SLOTS 256
 
+/* The context asked of Ollama (num_ctx) when the config names none. */
+#define LLM_OLLAMA_DEFAULT_CTX 8192
+
 struct llm_pool_options {
 	const char *urls;		/* comma-separated base URLs (".../v1") */
 	const char *api_key_file;	/* NULL: none */
 	const char *model;		/* NULL: omitted */
 	int slots;			/* > 0: slots per endpoint, not discovered */
-	int64_t n_ctx;			/* > 0: context per slot when discovery finds none */
+	int64_t n_ctx;			/* > 0: context per slot when discovery finds none;
+					 * for Ollama, the num_ctx asked (capped at the model's) */
 	long timeout_ms;		/* per HTTP attempt; 0 = 600 s */
 	int max_retries;		/* of transient failures; < 0: none, 0 = 4 */
 	int max_repairs;		/* default repair budget of a request; 0 = 2 */
@@ -93,6 +97,7 @@ struct llm_endpoint_info {
 	enum llm_breaker breaker;
 	uint64_t requests, failures;
 	int64_t busy_slot_ms;		/* integral of busy slots over time */
+	double tokens_per_s;		/* generation speed the server measured; 0 unknown */
 	int max_busy;			/* most slots busy at once */
 };
 

@@ -73,6 +73,10 @@ def check_model(model):
             # a tiny model may not produce valid JSON within its budget even
             # after repairs: that must be a clear failure, never bad JSON
             assert r.returncode == 1 and "failed" in r.stderr, r
+        # the speed the server measured shows once a request has run
+        ep = json.loads(d.cli("--json", "llm").stdout)["endpoints"][0]
+        assert ep.get("tokens_per_s", 0) > 0, ep
+        assert "measured:" in d.cli("llm").stdout
         # the llm.chat effect of a job: stored, and replayed after a restart
         step = {"name": "ask", "effect": {"kind": "llm.chat", "request": {
             "messages": [{"role": "user", "content": "Tell a story"}], "max_tokens": 16}}}

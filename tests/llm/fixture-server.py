@@ -8,6 +8,8 @@ The first path segment picks a scenario: a client with the base URL
 http://127.0.0.1:PORT/SCENARIO/v1 posts to /SCENARIO/v1/chat/completions.
 Per scenario the server counts chat requests and keeps the last one:
 GET /SCENARIO/count, GET /SCENARIO/last (body and headers), POST /reset.
+Scenarios named ollama* are an Ollama server: POST /SCENARIO/api/show
+(discovery) and its native POST /SCENARIO/api/chat, which streams NDJSON.
 Standard library only.
 """
 import argparse
@@ -64,6 +66,25 @@ def body_of(content, finish="stop"):
                        "choices": [{"index": 0, "finish_reason": finish,
                                     "message": {"role": "assistant", "content": content}}],
                        "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}})
+
+
+def ollama_line(content=None, thinking=None, done_reason=None, prompt=21, completion=6):
+    o = {"model": "llama3:8b", "created_at": "2026-01-01T00:00:00Z",
+         "message": {"role": "assistant", "content": content or ""}, "done": False}
+    if thinking is not None:
+        o["message"]["thinking"] = thinking
+    if done_reason is not None:
+        o.update({"done": True, "done_reason": done_reason, "total_duration": 12345,
+                  "load_duration": 10, "prompt_eval_count": prompt, "prompt_eval_duration": 100,
+                  "eval_count": completion, "eval_duration": 200})
+    return json.dumps(o) + "\n"
+
+
+def ollama_stream(pieces, done_reason="stop", thinking=None):
+    out = [ollama_line(thinking=t) for t in (thinking or [])]
+    out += [ollama_line(content=p) for p in pieces]
+    out.append(ollama_line(done_reason=done_reason))
+    return "".join(out)
 
 
 def repaired(req):
@@ -135,9 +156,20 @@ class Handler(BaseHTTPRequestHandler):
             # One token per 4 bytes: what a real tokenizer gives for English.
             ntok = (len(req.get("content", "").encode()) + 3) // 4
             return self.send_json(200, {"tokens": list(range(ntok))})
-        if rest == "api/show" and scen == "ollama":
+        if rest == "api/show" and scen.startswith("ollama"):
             return self.send_json(200, {"modelfile": "FROM x", "model_info": {
-                "llama.context_length": 8192, "general.architecture": "llama"}})
+                "llama.context_length": 131072, "general.architecture": "llama"}})
+        if rest == "api/chat" and scen.startswith("ollama"):
+            try:
+                req = json.loads(raw)
+            except ValueError:
+                return self.send_json(400, {"error": "invalid JSON"})
+            with lock:
+                counts[scen] = counts.get(scen, 0) + 1
+                nth = counts[scen]
+                last[scen] = {"body": req, "path": "/" + rest,
+                              "headers": {k.lower(): v for k, v in self.headers.items()}}
+            return self.ollama_chat(scen, nth, req)
         if rest not in ("v1/chat/completions", "chat/completions"):
             return self.send_json(404, {"error": {"code": 404, "message": "File Not Found"}})
         try:
@@ -238,6 +270,56 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(60)
             return
         return self.send_json(404, {"error": {"code": 404, "message": "no such scenario " + scen}})
+
+
+    def start_ndjson(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+    def ollama_chat(self, scen, nth, req):
+        """Ollama's native /api/chat: NDJSON lines, the last with done: true."""
+        if scen == "ollama_e500":
+            return self.send_json(500, {"error": "llama runner process has terminated"})
+        if scen == "ollama_e404":
+            return self.send_json(404, {"error": "model 'nosuch' not found"})
+        if scen == "ollama_e503":
+            # Ended by a newline: read as an NDJSON line, the transfer stops there.
+            data = (json.dumps({"error": "server busy, please try again"}) + "\n").encode()
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            return self.wfile.write(data)
+        if not req.get("stream", True):
+            o = json.loads(ollama_line(done_reason="stop"))
+            o["message"]["content"] = GOOD
+            return self.send_json(200, o)
+        self.start_ndjson()
+        if scen == "ollama":
+            return self.write(ollama_stream(['{"score": ', '7, "label"', ': "ok"}']))
+        if scen == "ollama_length":
+            return self.write(ollama_stream(['{"score": 7, "la'], done_reason="length"))
+        if scen == "ollama_think":
+            return self.write(ollama_stream(["<think>I should answer 7.</think>", GOOD],
+                                            thinking=["the thinking ", "field"]))
+        if scen == "ollama_error":
+            self.write(ollama_line(content='{"score": '))
+            return self.write(json.dumps({"error": "an error was encountered while running "
+                                                   "the model"}) + "\n")
+        if scen == "ollama_split":
+            # Lines cut at every byte, and a blank line and a CRLF between them.
+            data = ollama_line(thinking="split") + "\n" + \
+                ollama_stream(['{"score": ', '7, "label": "ok"}']).replace("\n", "\r\n", 1)
+            for b in data.encode():
+                self.write(bytes([b]))
+                time.sleep(0.0003)
+            return
+        if scen == "ollama_cut":
+            return self.write(ollama_line(content='{"score": '))
+        return self.write(json.dumps({"error": "no such scenario " + scen}) + "\n")
 
 
 class Server(socketserver.ThreadingMixIn, HTTPServer):

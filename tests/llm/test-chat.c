@@ -1,6 +1,6 @@
 /* Unit tests of chat-completions parsing and request building, with chunks
  * written after the documented stream formats of llama-server, Ollama's
- * OpenAI-compatible /v1 and vLLM. */
+ * OpenAI-compatible /v1 and native /api/chat (NDJSON), and vLLM. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +13,7 @@
 
 #include "chat.h"
 #include "json.h"
+#include "ndjson.h"
 #include "sse.h"
 
 /* llama-server with --reasoning-format deepseek: reasoning in its own field,
@@ -513,6 +514,149 @@ static void test_request_invalid(void **state)
 	json_decref(typo);
 }
 
+/* Ollama's native /api/chat with a thinking model: "thinking" apart,
+ * a <think> block in content too, counts on the last line. */
+static const char ollama_native[] =
+	"{\"model\":\"qwen3:8b\",\"created_at\":\"2026-01-01T00:00:00.1Z\",\"message\":{\"role\":\"assistant\","
+	"\"content\":\"\",\"thinking\":\"Numbers \"},\"done\":false}\n"
+	"{\"model\":\"qwen3:8b\",\"created_at\":\"2026-01-01T00:00:00.2Z\",\"message\":{\"role\":\"assistant\","
+	"\"content\":\"<think>more</think>{\\\"a\\\":\"},\"done\":false}\r\n"
+	"\n"
+	"{\"model\":\"qwen3:8b\",\"created_at\":\"2026-01-01T00:00:00.3Z\",\"message\":{\"role\":\"assistant\","
+	"\"content\":\" 1}\"},\"done\":false}\n"
+	"{\"model\":\"qwen3:8b\",\"created_at\":\"2026-01-01T00:00:00.4Z\",\"message\":{\"role\":\"assistant\","
+	"\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\",\"total_duration\":4883583458,"
+	"\"load_duration\":1334875,\"prompt_eval_count\":26,\"prompt_eval_duration\":342546000,"
+	"\"eval_count\":7,\"eval_duration\":4535599000}\n";
+
+static int feed_line(const char *line, size_t len, void *ud)
+{
+	return chat_reply_feed_ollama(ud, line, len);
+}
+
+static void test_ollama_native(void **state)
+{
+	const size_t n = sizeof(ollama_native) - 1;
+
+	/* Split at every byte: the same reply. */
+	for (size_t cut = 0; cut <= n; cut++) {
+		struct chat_reply r;
+		struct ndjson *nd;
+
+		chat_reply_init(&r, 4096, 4096);
+		assert_int_equal(ndjson_new(1024, feed_line, &r, &nd), 0);
+		assert_int_equal(ndjson_feed(nd, ollama_native, cut), 0);
+		assert_int_equal(ndjson_feed(nd, ollama_native + cut, n - cut), 0);
+		assert_int_equal(ndjson_finish(nd), 0);
+		assert_int_equal(chat_reply_finish(&r), 0);
+		assert_string_equal(chat_reply_answer(&r), "{\"a\": 1}");
+		assert_string_equal(chat_reply_reasoning(&r), "Numbers more");
+		assert_string_equal(r.model, "qwen3:8b");
+		assert_string_equal(r.finish_reason, "stop");
+		assert_int_equal(r.usage.prompt_tokens, 26);
+		assert_int_equal(r.usage.completion_tokens, 7);
+		assert_true(r.done);
+		ndjson_free(nd);
+		chat_reply_done(&r);
+	}
+}
+
+static void test_ollama_lines(void **state)
+{
+	static const char done_len[] = "{\"message\":{\"content\":\"x\"},\"done\":true,"
+		"\"done_reason\":\"length\"}";
+	static const char done_old[] = "{\"message\":{\"content\":\"x\"},\"done\":true}";
+	static const char err[] = "{\"error\":\"model requires more system memory\"}";
+	struct chat_reply r;
+	struct ndjson *nd;
+	char big[40];
+
+	chat_reply_init(&r, 64, 64);
+	assert_int_equal(chat_reply_feed_ollama(&r, done_len, strlen(done_len)), 0);
+	assert_int_equal(chat_reply_finish(&r), -ENOSPC);
+	chat_reply_done(&r);
+
+	/* A server without done_reason: done is the stop; nothing may follow. */
+	chat_reply_init(&r, 64, 64);
+	assert_int_equal(chat_reply_feed_ollama(&r, done_old, strlen(done_old)), 0);
+	assert_int_equal(chat_reply_feed_ollama(&r, done_old, strlen(done_old)), -EBADMSG);
+	assert_int_equal(chat_reply_finish(&r), 0);
+	chat_reply_done(&r);
+
+	chat_reply_init(&r, 64, 64);
+	assert_int_equal(chat_reply_feed_ollama(&r, err, strlen(err)), -EREMOTEIO);
+	assert_string_equal(r.error, "model requires more system memory");
+	assert_int_equal(chat_reply_finish(&r), -EREMOTEIO);
+	chat_reply_done(&r);
+
+	/* Not an object, a bad type, not JSON; no "done": cut. */
+	chat_reply_init(&r, 64, 64);
+	assert_int_equal(chat_reply_feed_ollama(&r, "[1]", 3), -EBADMSG);
+	assert_int_equal(chat_reply_feed_ollama(&r, "{\"done\":1}", 10), -EBADMSG);
+	assert_int_equal(chat_reply_feed_ollama(&r, "{\"message\":\"x\"}", 15), -EBADMSG);
+	assert_int_equal(chat_reply_feed_ollama(&r, "{\"mess", 6), -EBADMSG);
+	assert_int_equal(chat_reply_feed_ollama(&r, "{\"message\":{\"content\":\"y\"}}", 27), 0);
+	assert_int_equal(chat_reply_finish(&r), -EPIPE);
+	chat_reply_done(&r);
+
+	/* A line over the cap is an error, never cut short; errors stick. */
+	chat_reply_init(&r, 64, 64);
+	assert_int_equal(ndjson_new(16, feed_line, &r, &nd), 0);
+	memset(big, ' ', sizeof(big));
+	assert_int_equal(ndjson_feed(nd, "{}\n", 3), 0);
+	assert_int_equal(ndjson_feed(nd, big, 16), 0);
+	assert_int_equal(ndjson_feed(nd, big, 1), -EMSGSIZE);
+	assert_int_equal(ndjson_feed(nd, "\n", 1), -EMSGSIZE);
+	assert_int_equal(ndjson_finish(nd), -EMSGSIZE);
+	ndjson_free(nd);
+	chat_reply_done(&r);
+	assert_int_equal(ndjson_new(0, feed_line, &r, &nd), -EINVAL);
+}
+
+static void test_ollama_request(void **state)
+{
+	const struct chat_message msgs[] = { { "system", "Be brief." }, { "user", "hi" } };
+	json_t *schema = json_loads("{\"type\":\"object\"}", 0, NULL), *body = NULL, *opts;
+	struct chat_request req = { .model = "llama3:8b", .messages = msgs, .n_messages = 2,
+		.stream = true, .max_tokens = 100, .temperature = 0.5, .schema = schema,
+		.num_ctx = 32768, .cache_prompt = true };
+
+	assert_int_equal(chat_request_build_ollama(&req, &body), 0);
+	opts = json_object_get(body, "options");
+	assert_string_equal(json_string_value(json_object_get(body, "model")), "llama3:8b");
+	assert_true(json_is_true(json_object_get(body, "stream")));
+	assert_int_equal(json_array_size(json_object_get(body, "messages")), 2);
+	assert_true(json_equal(json_object_get(body, "format"), schema));
+	assert_int_equal(json_integer_value(json_object_get(opts, "num_ctx")), 32768);
+	assert_int_equal(json_integer_value(json_object_get(opts, "num_predict")), 100);
+	assert_true(json_real_value(json_object_get(opts, "temperature")) == 0.5);
+	/* Nothing of the OpenAI body, and no "think": the model's default. */
+	assert_int_equal(json_object_size(body), 5);
+	json_decref(body);
+
+	/* Free text, server defaults. */
+	req.schema = NULL;
+	req.num_ctx = 0;
+	req.max_tokens = 0;
+	req.temperature = -1;
+	req.stream = false;
+	assert_int_equal(chat_request_build_ollama(&req, &body), 0);
+	assert_null(json_object_get(body, "format"));
+	assert_int_equal(json_object_size(json_object_get(body, "options")), 0);
+	assert_true(json_is_false(json_object_get(body, "stream")));
+	json_decref(body);
+
+	/* Ollama needs the model; the shared checks apply. */
+	body = (void *)1;
+	req.model = NULL;
+	assert_int_equal(chat_request_build_ollama(&req, &body), -EINVAL);
+	req.model = "m";
+	req.n_messages = 0;
+	assert_int_equal(chat_request_build_ollama(&req, &body), -EINVAL);
+	assert_ptr_equal(body, (void *)1);
+	json_decref(schema);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -529,6 +673,9 @@ int main(void)
 		cmocka_unit_test(test_body),
 		cmocka_unit_test(test_request),
 		cmocka_unit_test(test_request_invalid),
+		cmocka_unit_test(test_ollama_native),
+		cmocka_unit_test(test_ollama_lines),
+		cmocka_unit_test(test_ollama_request),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

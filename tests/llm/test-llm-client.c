@@ -144,11 +144,14 @@ struct call_args {
 	long timeout_ms;
 	bool no_stream;
 	const char *keyfile;
+	bool ollama;		/* the native API, model "llama3:8b" */
+	int64_t num_ctx;
 };
 
 static void run_call(const struct call_args *a, struct outcome *o)
 {
-	struct llm_client_options copt = { .api_key_file = a->keyfile };
+	struct llm_client_options copt = { .api_key_file = a->keyfile,
+		.model = a->ollama ? "llama3:8b" : NULL };
 	struct llm_call_options opt = {0};
 	struct llm_client *c = NULL;
 	json_t *msgs = user_msgs("Rate this.");
@@ -166,6 +169,8 @@ static void run_call(const struct call_args *a, struct outcome *o)
 	opt.timeout_ms = a->timeout_ms ? a->timeout_ms : 10000;
 	opt.no_stream = a->no_stream;
 	opt.id_slot = -1;
+	opt.ollama = a->ollama;
+	opt.num_ctx = a->num_ctx;
 	o->t0 = time_mono_ms();
 	assert_int_equal(llm_call_start(c, &opt, call_done, o, NULL), 0);
 	assert_true(test_run_until(&loop, &o->done, 30000));
@@ -655,14 +660,27 @@ static void test_pool_discovery(void **state)
 	assert_int_equal(info.n_ctx, 300);
 	llm_pool_free(p);
 
-	/* Ollama's /api/show. */
+	/* Ollama's /api/show gives the model's maximum (131072 here); the
+	 * context asked of Ollama is the default 8192, or the configured one,
+	 * never past the maximum. */
 	po.model = "llama3:8b";
 	p = make_pool("ollama", &po);
 	assert_int_equal(llm_pool_endpoint(p, 0, &info), 0);
 	assert_string_equal(info.kind, "ollama");
-	assert_int_equal(info.n_ctx, 8192);
+	assert_int_equal(info.n_ctx, LLM_OLLAMA_DEFAULT_CTX);
 	assert_int_equal(info.slots, 1);
 	llm_pool_free(p);
+	po.n_ctx = 4096;
+	p = make_pool("ollama", &po);
+	assert_int_equal(llm_pool_endpoint(p, 0, &info), 0);
+	assert_int_equal(info.n_ctx, 4096);
+	llm_pool_free(p);
+	po.n_ctx = 1 << 20;
+	p = make_pool("ollama", &po);
+	assert_int_equal(llm_pool_endpoint(p, 0, &info), 0);
+	assert_int_equal(info.n_ctx, 131072);
+	llm_pool_free(p);
+	po.n_ctx = 0;
 
 	/* Nothing to discover: config, else one slot. */
 	po.model = NULL;
@@ -1130,6 +1148,178 @@ static void test_effect(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* ---- Ollama's native API ---- */
+
+static void test_ollama_client(void **state)
+{
+	struct call_args a = { .scen = "ollama", .schema = true, .ollama = true, .num_ctx = 8192 };
+	json_t *last, *body, *opts, *schema = json_loads(schema_text, 0, NULL);
+	struct outcome o;
+
+	run_call(&a, &o);
+	assert_int_equal(o.res.error, 0);
+	assert_true(o.res.streamed);
+	assert_string_equal(o.res.answer, "{\"score\": 7, \"label\": \"ok\"}");
+	assert_int_equal(json_integer_value(json_object_get(o.res.json, "score")), 7);
+	assert_string_equal(o.res.finish_reason, "stop");
+	assert_string_equal(o.res.model, "llama3:8b");
+	assert_int_equal(o.res.usage.prompt_tokens, 21);
+	assert_int_equal(o.res.usage.completion_tokens, 6);
+	outcome_clear(&o);
+
+	/* The native body: num_ctx, the schema as "format", no OpenAI fields. */
+	last = fixture_get("ollama", "last");
+	assert_string_equal(json_string_value(json_object_get(last, "path")), "/api/chat");
+	body = json_object_get(last, "body");
+	opts = json_object_get(body, "options");
+	assert_string_equal(json_string_value(json_object_get(body, "model")), "llama3:8b");
+	assert_true(json_is_true(json_object_get(body, "stream")));
+	assert_int_equal(json_integer_value(json_object_get(opts, "num_ctx")), 8192);
+	assert_int_equal(json_integer_value(json_object_get(opts, "num_predict")), 64);
+	assert_true(json_number_value(json_object_get(opts, "temperature")) == 0);
+	assert_true(json_equal(json_object_get(body, "format"), schema));
+	assert_int_equal(json_array_size(json_object_get(body, "messages")), 2);
+	assert_null(json_object_get(body, "response_format"));
+	assert_null(json_object_get(body, "max_tokens"));
+	assert_null(json_object_get(body, "think"));
+	json_decref(last);
+
+	/* stream: false is one object, without a newline. */
+	a.no_stream = true;
+	run_call(&a, &o);
+	assert_int_equal(o.res.error, 0);
+	assert_false(o.res.streamed);
+	assert_int_equal(json_integer_value(json_object_get(o.res.json, "score")), 7);
+	outcome_clear(&o);
+	a.no_stream = false;
+
+	/* Lines cut at every byte, a blank line, a CRLF. */
+	a.scen = "ollama_split";
+	run_call(&a, &o);
+	assert_int_equal(o.res.error, 0);
+	assert_int_equal(json_integer_value(json_object_get(o.res.json, "score")), 7);
+	assert_string_equal(o.res.reasoning, "split");
+	outcome_clear(&o);
+
+	/* done_reason "length" is never a success. */
+	a.scen = "ollama_length";
+	run_call(&a, &o);
+	assert_int_equal(o.res.error, -ENOSPC);
+	assert_false(o.res.transient);
+	assert_string_equal(o.res.finish_reason, "length");
+	assert_null(o.res.json);
+	outcome_clear(&o);
+
+	/* <think> in content and the "thinking" field: reasoning, never the answer. */
+	a.scen = "ollama_think";
+	run_call(&a, &o);
+	assert_int_equal(o.res.error, 0);
+	assert_int_equal(json_integer_value(json_object_get(o.res.json, "score")), 7);
+	assert_null(strstr(o.res.answer, "think"));
+	assert_non_null(strstr(o.res.reasoning, "the thinking field"));
+	assert_non_null(strstr(o.res.reasoning, "I should answer 7."));
+	outcome_clear(&o);
+
+	/* An error line in the stream. */
+	a.scen = "ollama_error";
+	run_call(&a, &o);
+	assert_int_equal(o.res.error, -EREMOTEIO);
+	assert_true(o.res.transient);
+	assert_non_null(strstr(o.res.error_msg, "an error was encountered while running the model"));
+	outcome_clear(&o);
+
+	/* HTTP errors with Ollama's {"error": "..."} body. */
+	a.scen = "ollama_e500";
+	run_call(&a, &o);
+	assert_int_equal(o.res.error, -EREMOTEIO);
+	assert_true(o.res.transient);
+	assert_non_null(strstr(o.res.error_msg, "llama runner process has terminated"));
+	outcome_clear(&o);
+	a.scen = "ollama_e404";
+	run_call(&a, &o);
+	assert_int_equal(o.res.error, -EINVAL);
+	assert_false(o.res.transient);
+	assert_non_null(strstr(o.res.error_msg, "model 'nosuch' not found"));
+	outcome_clear(&o);
+	a.scen = "ollama_e503";
+	run_call(&a, &o);
+	assert_int_equal(o.res.error, -EBUSY);
+	assert_true(o.res.transient);
+	assert_int_equal(o.res.http_status, 503);
+	assert_non_null(strstr(o.res.error_msg, "server busy, please try again"));
+	outcome_clear(&o);
+
+	/* A stream that ends before "done": cut, as on the OpenAI path. */
+	a.scen = "ollama_cut";
+	run_call(&a, &o);
+	assert_int_equal(o.res.error, -EPIPE);
+	assert_true(o.res.transient);
+	outcome_clear(&o);
+	json_decref(schema);
+}
+
+static void test_ollama_pool(void **state)
+{
+	char dir[] = "/tmp/test-llm-ollama-XXXXXX", path[64], cmd[96];
+	struct llm_pool_options po = { .model = "llama3:8b" };
+	struct store_job sj = { .owner = 1, .kind = "t", .question = "q", .state = JOB_RUNNING,
+		.created = 1 };
+	struct llm_endpoint_info info;
+	struct pool_outcome o = {0};
+	struct eff_outcome eo = {0};
+	struct store *st = NULL;
+	struct effects *e = NULL;
+	json_t *schema = json_loads(schema_text, 0, NULL), *msgs = user_msgs("Rate this.");
+	json_t *last, *rq;
+	struct llm_pool *p;
+	int64_t job;
+
+	/* Discovered as Ollama: requests go to /api/chat with its context. */
+	p = make_pool("ollama", &po);
+	assert_int_equal(llm_pool_endpoint(p, 0, &info), 0);
+	assert_string_equal(info.kind, "ollama");
+	assert_int_equal(info.n_ctx, 8192);
+	submit(p, 1, 0, "Rate this.", schema, 64, &o);
+	assert_true(test_run_until(&loop, &o.done, 20000));
+	assert_int_equal(o.res.error, 0);
+	assert_int_equal(json_integer_value(json_object_get(o.res.json, "score")), 7);
+	assert_int_equal(o.res.usage.prompt_tokens, 21);
+	pool_outcome_clear(&o);
+	last = fixture_get("ollama", "last");
+	assert_string_equal(json_string_value(json_object_get(last, "path")), "/api/chat");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(last,
+	    "body"), "options"), "num_ctx")), 8192);
+	assert_true(json_equal(json_object_get(json_object_get(last, "body"), "format"), schema));
+	json_decref(last);
+
+	/* The "llm.chat" effect over it. */
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/r.db", dir);
+	assert_int_equal(store_open(path, &st), 0);
+	assert_int_equal(store_job_insert(st, &sj, &job), 0);
+	assert_int_equal(effects_new(&loop, st, &e), 0);
+	assert_int_equal(llm_register(e, p), 0);
+	rq = json_pack("{s:O, s:O, s:i, s:f, s:I}", "messages", msgs, "schema", schema,
+	    "max_tokens", 64, "temperature", 0.0, "job", (json_int_t)job);
+	eff_run(e, job, rq, &eo);
+	assert_int_equal(eo.r, 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(eo.result, "json"),
+	    "score")), 7);
+	assert_string_equal(json_string_value(json_object_get(eo.result, "finish_reason")), "stop");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(eo.result, "usage"),
+	    "prompt_tokens")), 21);
+	json_decref(eo.result);
+	json_decref(rq);
+	effects_free(e);
+	llm_pool_free(p);
+	test_run_for(&loop, 10);
+	store_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	json_decref(msgs);
+	json_decref(schema);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1155,6 +1345,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_breaker, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_all_down, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_effect, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_ollama_client, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_ollama_pool, each_setup, each_teardown),
 	};
 
 	if (argc < 3) {
