@@ -26,6 +26,7 @@ struct effect_exec {
 	char *request_text;	/* canonical JSON, as hashed and stored */
 	json_t *request;
 	struct effect_call *waiters;
+	int64_t job_id;		/* the job whose call started it */
 	int64_t start_ms;	/* monotonic */
 	void *data;		/* the executor's */
 	/* An outcome reported while start() is still on the stack. */
@@ -193,6 +194,11 @@ uv_loop_t *effect_exec_loop(struct effect_exec *x)
 	return x->e->loop;
 }
 
+int64_t effect_exec_job_id(const struct effect_exec *x)
+{
+	return x->job_id;
+}
+
 static json_t *effect_event_data(const struct effect_exec *x, const char *kind,
     const uint8_t key[HASH_BYTES], bool replayed, int64_t ms)
 {
@@ -352,6 +358,7 @@ int effect_run(struct effects *e, int64_t job_id, const char *kind, const json_t
 	memcpy(x->key, key, HASH_BYTES);
 	x->request_text = text;
 	x->request = json_deep_copy(request);
+	x->job_id = job_id;
 	x->start_ms = time_mono_ms();
 	x->waiters = c;
 	c->x = x;

@@ -45,6 +45,9 @@ struct effect_kind {
 void effect_exec_set_data(struct effect_exec *x, void *data);
 void *effect_exec_get_data(struct effect_exec *x);
 struct uv_loop_s *effect_exec_loop(struct effect_exec *x);
+/* The job that started this execution (others may have joined it since),
+ * for executors that schedule fairly across jobs. */
+int64_t effect_exec_job_id(const struct effect_exec *x);
 /* Report the outcome: r == 0 with a result (reference stolen), or r < 0.
  * cost, optional (stolen), is an object of integer counters ({"tokens":N,
  * "fetches":1, ...}) added to the job's usage in the same transaction. */

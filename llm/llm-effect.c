@@ -174,8 +174,10 @@ static int exec_start(struct effect_exec *x, const json_t *request, void *userda
 	if (r == 0)
 		r = get_int_opt(request, "max_repairs", -1, -1, LLM_EFFECT_MAX_REPAIRS, &v),
 		    rq.max_repairs = (int)v;
+	/* The job that asked, for the pool's fairness; a request may name
+	 * another for tests of the queue. */
 	if (r == 0)
-		r = get_int_opt(request, "job", 0, INT64_MIN, INT64_MAX, &rq.job_id);
+		r = get_int_opt(request, "job", effect_exec_job_id(x), INT64_MIN, INT64_MAX, &rq.job_id);
 	if (r < 0)
 		return r;
 	t = json_object_get(request, "temperature");

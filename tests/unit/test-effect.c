@@ -15,6 +15,7 @@
 #include "store.h"
 
 static int executions, cancellations;
+static int64_t last_job;
 
 struct texec {
 	struct effect_exec *x;
@@ -54,6 +55,7 @@ static int texec_start(struct effect_exec *x, const json_t *request, void *userd
 	bool fail = false;
 
 	executions++;
+	last_job = effect_exec_job_id(x);
 	json_get_int(request, "ms", &ms);
 	json_get_bool(request, "fail", &fail);
 	t->x = x;
@@ -181,6 +183,7 @@ static void test_run_then_replay(void **state)
 	assert_false(o.replayed);
 	assert_string_equal(json_string_value(json_object_get(o.result, "echo")), "x");
 	assert_int_equal(executions, 1);
+	assert_int_equal(last_job, f->job_a);
 
 	/* the same request again: replayed from the store, synchronously */
 	outcome_clear(&o);
