@@ -1820,10 +1820,12 @@ static int cli_cmd_sandbox(struct cli *cli, int argc, char **argv)
 	return EXIT_DAEMON_ERROR;
 }
 
-static int cli_cmd_ping(struct cli *cli, int argc, char **argv)
+/* A command with neither options nor operands: one request, one reply.
+ * With --json the reply is printed here and *ret_reply stays NULL. */
+static int cli_bare_call(struct cli *cli, int argc, char **argv, const char *op, json_t **ret_reply)
 {
-	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "ping"), *reply = NULL;
-	_cleanup_free_ char *version = NULL;
+	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", op);
+	json_t *reply = NULL;
 	int r;
 
 	cli_getopt_reset();
@@ -1838,8 +1840,22 @@ static int cli_cmd_ping(struct cli *cli, int argc, char **argv)
 		return r;
 	if (cli->json) {
 		cli_print_json(cli, reply);
+		json_decref(reply);
 		return EXIT_OK;
 	}
+	*ret_reply = reply;
+	return EXIT_OK;
+}
+
+static int cli_cmd_ping(struct cli *cli, int argc, char **argv)
+{
+	_cleanup_json_ json_t *reply = NULL;
+	_cleanup_free_ char *version = NULL;
+	int r;
+
+	r = cli_bare_call(cli, argc, argv, "ping", &reply);
+	if (r != EXIT_OK || reply == NULL)
+		return r;
 	version = xstrdup(cli_esc(cli, cli_job_str(reply, "version")));
 	printf("researchd %s (protocol %lld, pid %lld)\n", version,
 	    (long long)cli_job_int(reply, "protocol"), (long long)cli_job_int(reply, "pid"));
@@ -1848,24 +1864,13 @@ static int cli_cmd_ping(struct cli *cli, int argc, char **argv)
 
 static int cli_cmd_stats(struct cli *cli, int argc, char **argv)
 {
-	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "stats"), *reply = NULL;
+	_cleanup_json_ json_t *reply = NULL;
 	json_t *stats = NULL;
 	int r;
 
-	cli_getopt_reset();
-	/* With no options to know, the only answers are the end or an error. */
-	if (cli_getopt(cli, argc, argv, "-:", cli_no_options) != -1)
-		return EXIT_USAGE;
-	r = cli_want_none(cli);
-	if (r != EXIT_OK)
+	r = cli_bare_call(cli, argc, argv, "stats", &reply);
+	if (r != EXIT_OK || reply == NULL)
 		return r;
-	r = cli_call(cli, req, &reply);
-	if (r != EXIT_OK)
-		return r;
-	if (cli->json) {
-		cli_print_json(cli, reply);
-		return EXIT_OK;
-	}
 	if (json_get_object(reply, "stats", &stats) < 0)
 		return cli_malformed(cli);
 	cli_print_flat(cli, NULL, stats);
