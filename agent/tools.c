@@ -18,6 +18,20 @@
 #include "tools.h"
 #include "xmalloc.h"
 
+/* The daemon's [fetch] config as the fetcher's own struct. */
+void fetch_config_from(struct fetch_config *c, const struct config *cfg)
+{
+	fetch_config_init(c);
+	if (cfg->user_agent && cfg->user_agent[0])
+		c->user_agent = cfg->user_agent;
+	c->allow_hosts = (const char *const *)cfg->allow_hosts.items;
+	c->n_allow_hosts = cfg->allow_hosts.n;
+	c->robots = cfg->robots;
+	c->max_body = cfg->fetch_max_body;
+	c->timeout_ms = cfg->fetch_timeout * 1000;
+	c->cache_ttl_ms = cfg->cache_ttl * 1000;
+}
+
 #define TOOLS_MAX_TRANSFERS 32
 
 /* The executor reads this on every start, so a reload takes effect for the

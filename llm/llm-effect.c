@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/effect.h"
+#include "effect.h"
 #include "json.h"
 #include "str.h"
 #include "llm-effect.h"

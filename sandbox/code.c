@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/effect.h"
+#include "effect.h"
 #include "code.h"
 #include "hash.h"
 #include "log.h"

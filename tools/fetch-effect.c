@@ -1,28 +1,14 @@
 /* The "web.fetch" effect: a page fetch recorded in a job's effects. The
  * result names the body by hash; the body itself is in the source cache,
- * shared by all jobs. Also the mapping of the daemon's [fetch] config. */
+ * shared by all jobs. */
 #include <errno.h>
 #include <stdlib.h>
 
-#include "agent/config.h"
-#include "agent/effect.h"
+#include "effect.h"
 #include "fetch.h"
 #include "json.h"
 #include "str.h"
 #include "url.h"
-
-void fetch_config_from(struct fetch_config *c, const struct config *cfg)
-{
-	fetch_config_init(c);
-	if (cfg->user_agent && cfg->user_agent[0])
-		c->user_agent = cfg->user_agent;
-	c->allow_hosts = (const char *const *)cfg->allow_hosts.items;
-	c->n_allow_hosts = cfg->allow_hosts.n;
-	c->robots = cfg->robots;
-	c->max_body = cfg->fetch_max_body;
-	c->timeout_ms = cfg->fetch_timeout * 1000;
-	c->cache_ttl_ms = cfg->cache_ttl * 1000;
-}
 
 int fetch_effect_request(const char *url, json_t **ret)
 {

@@ -20,7 +20,6 @@
 
 #include "hash.h"
 
-struct config;
 struct effects;
 struct fetch;
 struct fetch_req;
@@ -58,10 +57,6 @@ struct fetch_config {
 
 /* Defaults: robots on, 10 MiB, 30 s, 2 per host, 1 s apart, ... */
 void fetch_config_init(struct fetch_config *c);
-/* Defaults, then the [fetch] keys of the daemon's config (agent/config.h):
- * user_agent, allow_hosts, robots, max_body, timeout, cache_ttl. c points
- * into cfg, which must outlive fetch_new(). */
-void fetch_config_from(struct fetch_config *c, const struct config *cfg);
 
 /* The outcome of a fetch. An HTTP error status, a robots.txt refusal, an
  * address the guard refused, a body over the cap, a redirect loop are

@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "agent/effect.h"
+#include "effect.h"
 #include "http.h"
 #include "json.h"
 #include "search.h"

@@ -23,7 +23,8 @@
 #include <cmocka.h>
 
 #include "agent/config.h"
-#include "agent/effect.h"
+#include "agent/tools.h"
+#include "effect.h"
 #include "fetch.h"
 #include "hash.h"
 #include "http.h"

@@ -2,7 +2,7 @@
  * it: a Python computation over a table given as input (a CSV made here;
  * the table extracted from a page served by nginx comes with the web
  * tools), and the result holding the code, the inputs' hashes and the
- * output together. effect_exec_* are a test double of agent/effect.c. */
+ * output together. effect_exec_* are a test double of effect/effect.c. */
 #include <errno.h>
 #include <jansson.h>
 #include <setjmp.h>
@@ -17,7 +17,7 @@
 #include <uv.h>
 #include <cmocka.h>
 
-#include "agent/effect.h"
+#include "effect.h"
 #include "code.h"
 #include "harness.h"
 #include "hash.h"

@@ -22,7 +22,7 @@
 #include <uv.h>
 #include <cmocka.h>
 
-#include "agent/effect.h"
+#include "effect.h"
 #include "hash.h"
 #include "http.h"
 #include "index.h"

@@ -1,4 +1,4 @@
-/* Unit tests: the effects layer (agent/effect.c) with a counting test
+/* Unit tests: the effects layer (effect/effect.c) with a counting test
  * executor, a real store and a real loop. */
 #include <errno.h>
 #include <setjmp.h>
