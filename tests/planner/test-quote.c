@@ -203,6 +203,9 @@ static void test_find_near_misses(void **state)
 	/* Would end before a combining mark that stays separate (g + U+20DD
 	 * COMBINING ENCLOSING CIRCLE, which composes with nothing). */
 	expect_missing(SENT "\xe2\x83\x9d and cats.", SENT);
+	/* Would start with a combining mark (U+20DD after a line break is a
+	 * grapheme cluster of its own, but still not a start of a word). */
+	expect_missing("Intro:\n\xe2\x83\x9d" SENT ".", "\xe2\x83\x9d" SENT);
 	/* Case differs. */
 	expect_missing(SENT ".", "the quick brown fox jumps over the lazy dog");
 	expect_missing(SENT ".", "THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG");
