@@ -17,6 +17,7 @@
 #include "job.h"
 #include "log.h"
 #include "notify.h"
+#include "research.h"
 #include "selftest.h"
 #include "spawn.h"
 #include "server.h"
@@ -315,6 +316,9 @@ int main(int argc, char **argv)
 		if (r < 0)
 			fatal_errno(r, "[llm] spawn: cannot read the command line");
 	}
+	r = research_register(d);
+	if (r < 0)
+		fatal_errno(r, "registering the research job kind");
 	if (d->config->selftest) {
 		r = selftest_register(d);
 		if (r < 0)

@@ -41,6 +41,7 @@ struct llm_call {
 	char *url;
 	json_t *messages;	/* ours: grows with repair rounds */
 	json_t *schema;
+	char *schema_name;
 	struct llm_call_options o;
 	int max_attempts;
 	struct http_request *hreq;
@@ -200,6 +201,7 @@ static void call_free(struct llm_call *k)
 	llm_result_clear(&k->res);
 	json_decref(k->messages);
 	json_decref(k->schema);
+	free(k->schema_name);
 	free(k->url);
 	free(k);
 }
@@ -310,6 +312,7 @@ static int call_attempt(struct llm_call *k)
 	rq.max_tokens = k->o.max_tokens;
 	rq.temperature = k->o.temperature;
 	rq.schema = k->schema;
+	rq.schema_name = k->schema_name;
 	rq.strict = k->schema != NULL;
 	rq.cache_prompt = k->o.cache_prompt;
 	rq.use_slot = k->o.id_slot >= 0;
@@ -664,6 +667,7 @@ int llm_call_start(struct llm_client *c, const struct llm_call_options *o, llm_d
 		k->url = xasprintf("%.*s/chat/completions", (int)blen, o->base_url);
 	k->messages = json_deep_copy(o->messages);
 	k->schema = o->schema ? json_deep_copy(o->schema) : NULL;
+	k->schema_name = o->schema_name ? xstrdup(o->schema_name) : NULL;
 	k->done = done;
 	k->ud = ud;
 	k->t0 = time_mono_ms();

@@ -43,6 +43,7 @@ struct llm_call_options {
 	const char *base_url;		/* "http://127.0.0.1:8080/v1" */
 	const json_t *messages;		/* [{"role":..., "content":...}, ...] */
 	const json_t *schema;		/* NULL: free text */
+	const char *schema_name;	/* NULL: "reply"; [A-Za-z0-9_-]{1,64} */
 	int64_t max_tokens;		/* <= 0: omitted */
 	double temperature;		/* < 0: omitted */
 	int max_repairs;		/* extra attempts after an invalid reply */

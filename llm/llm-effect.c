@@ -166,6 +166,10 @@ static int exec_start(struct effect_exec *x, const json_t *request, void *userda
 		rq.schema = NULL;
 	if (!json_is_array(rq.messages))
 		return -EINVAL;
+	t = json_object_get(request, "schema_name");
+	if (t && !json_is_string(t))
+		return -EINVAL;
+	rq.schema_name = t ? json_string_value(t) : NULL;
 	r = get_int_opt(request, "max_tokens", 0, 0, INT32_MAX, &rq.max_tokens);
 	if (r == 0)
 		r = get_int_opt(request, "priority", 0, -1000, 1000, &v), rq.priority = (int)v;

@@ -1,6 +1,6 @@
 /* The "llm.chat" effect: a model call recorded in a job's effects.
  *
- * Request: {"messages":[{"role","content"}...], "schema":{...}?,
+ * Request: {"messages":[{"role","content"}...], "schema":{...}?, "schema_name":s?,
  *   "max_tokens":N?, "temperature":X?, "priority":N?, "job_slot_hint":N?,
  *   "max_repairs":N?, "job":N?}  ("job" names the job for the pool's
  *   fairness and accounting; effect executors are not told which job asked).

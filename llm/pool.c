@@ -68,6 +68,7 @@ struct llm_req {
 	int64_t job_id;
 	int priority;
 	json_t *messages, *schema;
+	char *schema_name;
 	int64_t max_tokens;
 	double temperature;
 	int max_repairs, slot_hint;
@@ -425,6 +426,7 @@ static void req_free(struct llm_req *r)
 {
 	json_decref(r->messages);
 	json_decref(r->schema);
+	free(r->schema_name);
 	llm_result_clear(&r->acc);
 	free(r);
 }
@@ -542,6 +544,7 @@ static void req_run(struct llm_req *r)
 	co.base_url = ep->base;
 	co.messages = r->messages;
 	co.schema = r->schema;
+	co.schema_name = r->schema_name;
 	co.max_tokens = r->max_tokens;
 	co.temperature = r->temperature;
 	co.max_repairs = r->max_repairs;
@@ -1045,6 +1048,7 @@ int llm_pool_submit(struct llm_pool *p, const struct llm_request *rq, llm_pool_d
 	r->priority = rq->priority;
 	r->messages = json_deep_copy(rq->messages);
 	r->schema = rq->schema ? json_deep_copy(rq->schema) : NULL;
+	r->schema_name = rq->schema_name ? xstrdup(rq->schema_name) : NULL;
 	r->max_tokens = rq->max_tokens;
 	r->temperature = rq->temperature;
 	r->max_repairs = rq->max_repairs < 0 ? p->o.max_repairs : rq->max_repairs;

@@ -58,6 +58,7 @@ struct llm_request {
 	int priority;			/* higher first */
 	const json_t *messages;		/* [{"role","content"}...] */
 	const json_t *schema;		/* NULL: free text */
+	const char *schema_name;	/* NULL: "reply" */
 	int64_t max_tokens;
 	double temperature;		/* < 0: server default */
 	int max_repairs;		/* < 0: pool default */

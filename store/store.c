@@ -116,6 +116,41 @@ static const char *const store_migrations[] = {
 	"CREATE VIRTUAL TABLE passages_fts USING fts5(title, heading, text,"
 	"  content = 'passages_content', content_rowid = 'id',"
 	"  tokenize = 'porter unicode61 remove_diacritics 2');",
+	/* 4: what a research job found, derived from its effects and written
+	 * again whole (the same rows) whenever it is replayed */
+	"CREATE TABLE job_questions ("
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+	"  id INTEGER NOT NULL,"
+	"  text TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  gap INTEGER NOT NULL,"
+	"  round INTEGER NOT NULL,"
+	"  PRIMARY KEY (job_id, id)"
+	");"
+	"CREATE TABLE job_findings ("
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+	"  id INTEGER NOT NULL,"
+	"  question INTEGER NOT NULL,"
+	"  url TEXT NOT NULL,"
+	"  text_hash TEXT,"
+	"  claim TEXT NOT NULL,"
+	"  quote TEXT NOT NULL,"
+	"  byte_start INTEGER,"
+	"  byte_end INTEGER,"
+	"  verified INTEGER NOT NULL,"
+	"  reason TEXT,"
+	"  PRIMARY KEY (job_id, id)"
+	");"
+	"CREATE TABLE job_citations ("
+	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
+	"  n INTEGER NOT NULL,"
+	"  url TEXT NOT NULL,"
+	"  title TEXT NOT NULL,"
+	"  snapshot TEXT,"
+	"  text_hash TEXT,"
+	"  fetched INTEGER,"
+	"  PRIMARY KEY (job_id, n)"
+	");",
 };
 
 #define STORE_MIGRATIONS ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -158,6 +193,25 @@ static const char *const store_sql[_STMT_MAX] = {
 	[STMT_EVENT_LIST] =
 	    "SELECT seq, time, type, data, hash FROM job_events"
 	    " WHERE job_id = :job AND seq > :since ORDER BY seq ASC LIMIT :limit",
+	[STMT_RESEARCH_CLEAR_Q] = "DELETE FROM job_questions WHERE job_id = :job",
+	[STMT_RESEARCH_CLEAR_F] = "DELETE FROM job_findings WHERE job_id = :job",
+	[STMT_RESEARCH_CLEAR_C] = "DELETE FROM job_citations WHERE job_id = :job",
+	[STMT_RESEARCH_QUESTION] =
+	    "INSERT INTO job_questions (job_id, id, text, state, gap, round)"
+	    " VALUES (:job, :id, :text, :state, :gap, :round)",
+	[STMT_RESEARCH_FINDING] =
+	    "INSERT INTO job_findings (job_id, id, question, url, text_hash, claim, quote,"
+	    " byte_start, byte_end, verified, reason)"
+	    " VALUES (:job, :id, :question, :url, :text_hash, :claim, :quote, :start, :end,"
+	    " :verified, :reason)",
+	[STMT_RESEARCH_CITATION] =
+	    "INSERT INTO job_citations (job_id, n, url, title, snapshot, text_hash, fetched)"
+	    " VALUES (:job, :n, :url, :title, :snapshot, :text_hash, :fetched)",
+	[STMT_RESEARCH_COUNT] =
+	    "SELECT (SELECT count(*) FROM job_questions WHERE job_id = :job),"
+	    " (SELECT count(*) FROM job_findings WHERE job_id = :job AND verified),"
+	    " (SELECT count(*) FROM job_findings WHERE job_id = :job AND NOT verified),"
+	    " (SELECT count(*) FROM job_citations WHERE job_id = :job)",
 	[STMT_EFFECT_GET] = "SELECT result FROM effects WHERE job_id = :job AND key = :key",
 	[STMT_EFFECT_PUT] =
 	    "INSERT INTO effects (job_id, key, kind, request, result, ms, created)"

@@ -109,6 +109,16 @@ int store_report_put(struct store *s, int64_t job_id, const char *format, const 
     int64_t now_ms);
 int store_report_get(struct store *s, int64_t job_id, const char *format, char **ret_body);
 
+/* A research job's sub-questions, findings and citations (store-research.c),
+ * from the planner's report data ({"questions", "findings", "sources"}):
+ * the job's rows are replaced whole in one transaction, so writing the same
+ * data again leaves the same rows. */
+int store_research_put(struct store *s, int64_t job_id, const json_t *data);
+struct store_research_counts {
+	int64_t questions, findings_kept, findings_rejected, citations;
+};
+int store_research_count(struct store *s, int64_t job_id, struct store_research_counts *ret);
+
 /* The source cache, global to all jobs: one row per canonical URL with the
  * outcome of its last fetch; bodies are snapshots addressed by the BLAKE2b
  * hash of their bytes and stored zlib-compressed. */

@@ -1,0 +1,181 @@
+/* The planner's state, shared by its files (planner.c drives the loop,
+ * prompt.c builds the model calls, report.c verifies and renders). */
+#ifndef RESEARCHD_PLANNER_INTERNAL_H
+#define RESEARCHD_PLANNER_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "planner.h"
+
+/* Every limit of one job's state. */
+#define PL_MAX_QUESTIONS	24
+#define PL_MAX_QUERIES		64
+#define PL_MAX_SOURCES		64
+#define PL_MAX_FINDINGS		400
+#define PL_MAX_BATCH		64
+#define PL_MAX_ROUNDS		6	/* the hard step cap on reflect rounds */
+#define PL_MAX_TEXT		(4 * 1024 * 1024)	/* bytes of a source read */
+#define PL_URLS_PER_QUESTION	3	/* fetched per sub-question and round */
+#define PL_READS_PER_QUESTION	4
+#define PL_MAX_SECTIONS		6
+#define PL_MAX_SENTENCES	12
+#define PL_MIN_CONTEXT		2048
+#define PL_MAX_CONTEXT		131072
+#define PL_MAX_STR		600	/* characters of a model-written field */
+#define PL_MAX_QUOTE		700
+#define PL_MAX_SHRINKS		3	/* evidence halvings after a context overflow */
+
+enum pl_phase {
+	PL_START, PL_BRIEF, PL_PLAN, PL_SEARCH, PL_FETCH, PL_TEXT, PL_READ, PL_CLOCK,
+	PL_REFLECT, PL_OUTLINE, PL_WRITE, PL_END, PL_DONE,
+};
+
+enum pl_qstate { PLQ_OPEN, PLQ_ANSWERED, PLQ_MISSING, PLQ_CONTRADICTED };
+
+struct pl_question {
+	char *text;
+	int parent;		/* -1 for the plan's own */
+	int round;		/* added in */
+	enum pl_qstate state;
+	int tried;		/* rounds it was searched for */
+	bool gap_added;		/* came from reflection */
+};
+
+struct pl_query {
+	char *text, *norm;
+	int question;
+	int round;
+	bool searched;
+	int results;
+};
+
+enum pl_sstate { PLS_NEW, PLS_FETCHED, PLS_TEXT, PLS_FAILED };
+
+struct pl_source {
+	char *url, *final_url, *title, *snippet;
+	char *hash;		/* of the fetched body (its snapshot) */
+	char *text_hash;	/* of the extracted text */
+	char *content_type;
+	char *error;
+	bool local;		/* a document of the local index */
+	enum pl_sstate state;
+	int64_t fetched;	/* ms since the epoch */
+	char *text;		/* the extracted text, read through env */
+	size_t len;
+	size_t (*pass)[2];	/* passages [start, end) */
+	size_t npass;
+	uint64_t questions;	/* bit i: found by a query of question i */
+	uint64_t read;		/* bit i: read for question i */
+	int cite;		/* [n] in the report, 0 when not cited */
+};
+
+struct pl_finding {
+	int id;			/* F<id> in prompts, from 1 */
+	int question, source;
+	char *claim, *quote;
+	size_t start, end;	/* of the quote in the source's text */
+	bool verified;
+	const char *reason;	/* why rejected */
+};
+
+/* What a slot of the current batch is for. */
+struct pl_slot {
+	int what;		/* enum pl_phase of the call */
+	int a, b;		/* question/source/section indexes */
+	int shrink;		/* evidence halvings so far */
+};
+
+struct pl_sentence {
+	char *text;
+	int cites[8];
+	size_t ncites;
+};
+
+struct pl_section {
+	char *heading;
+	int findings[PL_MAX_FINDINGS];
+	size_t nfindings;
+	struct pl_sentence sent[PL_MAX_SENTENCES];
+	size_t nsent;
+	bool written;
+};
+
+struct planner {
+	int64_t job_id;
+	char *question;
+	struct planner_env env;
+	/* options */
+	int64_t max_tokens, max_time_ms, max_fetches;
+	int depth, breadth, context;
+	char *language;		/* NULL: the brief decides */
+	json_t *backends;	/* NULL: every configured one */
+
+	enum pl_phase phase;
+	int round;
+	int64_t t0, now;
+	char *finish_why;	/* set by planner_finish_now */
+	const char *ended_by;	/* why research stopped */
+
+	/* brief */
+	char *scope, *complete;
+	char *lang;
+	json_t *key_terms;
+
+	struct pl_question q[PL_MAX_QUESTIONS];
+	size_t nq;
+	struct pl_query qr[PL_MAX_QUERIES];
+	size_t nqr;
+	struct pl_source s[PL_MAX_SOURCES];
+	size_t ns;
+	struct pl_finding *f;	/* PL_MAX_FINDINGS */
+	size_t nf;
+	size_t kept_round;	/* verified findings at the start of the round */
+	char *gaps_prev;	/* the gap list of the previous reflection */
+	bool gaps_same;
+
+	/* counters for "Method and limits" */
+	int64_t tokens, prompt_tokens, completion_tokens;
+	int64_t fetches, model_calls, model_errors, searches;
+	size_t rejected_not_found, rejected_short, rejected_other;
+	size_t dropped_queries, dropped_urls;
+	char *model, *endpoint;
+
+	/* writing */
+	char *title;
+	struct pl_sentence answer[PL_MAX_SENTENCES];
+	size_t nanswer;
+	struct pl_section *sec;	/* PL_MAX_SECTIONS */
+	size_t nsec;
+
+	/* the current batch */
+	struct planner_req req[PL_MAX_BATCH];
+	struct pl_slot slot[PL_MAX_BATCH];
+	size_t nreq;
+
+	char *report;
+	json_t *report_data;
+};
+
+/* prompt.c: the model calls, one schema each. */
+json_t *pl_call_brief(struct planner *p);
+json_t *pl_call_plan(struct planner *p);
+json_t *pl_call_read(struct planner *p, int q, int s, int shrink);
+json_t *pl_call_reflect(struct planner *p);
+json_t *pl_call_outline(struct planner *p, int shrink);
+json_t *pl_call_write(struct planner *p, int sec, int shrink);
+/* Tokens of evidence one call may carry, after halvings. */
+int64_t pl_evidence_budget(const struct planner *p, int shrink);
+int64_t pl_output_budget(const struct planner *p);
+
+/* report.c */
+int pl_report_build(struct planner *p);
+
+/* planner.c */
+char *pl_strdup_capped(const char *s, size_t max);
+void pl_sentence_drop(struct pl_sentence *s);
+int pl_language_ok(const char *s);
+
+#endif

@@ -1,0 +1,364 @@
+/* Verify and publish: every sentence's citations are checked against the
+ * verified findings and their quotes against the sources' stored text;
+ * finding ids become [n] numbered by first use; the Markdown report and
+ * the data behind it are rendered. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "planner-internal.h"
+#include "quote.h"
+#include "xmalloc.h"
+
+#define REPORT_MAX (8 * 1024 * 1024)
+
+struct verify {
+	size_t sentences, kept, removed_unknown, removed_uncited, removed_url;
+	size_t citations, citations_ok;
+};
+
+static void put_line(struct buf *b, const char *s)
+{
+	bool space = false;
+
+	for (; *s; s++) {
+		if (*s == '\n' || *s == '\r' || *s == '\t' || *s == ' ') {
+			space = true;
+			continue;
+		}
+		if (space && b->len > 0 && b->data[b->len - 1] != ' ' && b->data[b->len - 1] != '\n')
+			buf_putc(b, ' ');
+		space = false;
+		buf_putc(b, *s);
+	}
+}
+
+static void date_of(int64_t ms, char out[16])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0 || gmtime_r(&t, &tm) == NULL) {
+		snprintf(out, 16, "unknown");
+		return;
+	}
+	strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
+static void site_of(const char *url, char *out, size_t max)
+{
+	const char *h = strstr(url, "://");
+	size_t n;
+
+	if (strncmp(url, "file:", 5) == 0) {
+		snprintf(out, max, "local document");
+		return;
+	}
+	h = h ? h + 3 : url;
+	n = strcspn(h, "/?#");
+	if (n >= max)
+		n = max - 1;
+	memcpy(out, h, n);
+	out[n] = '\0';
+}
+
+/* Is this id a verified finding (of the given set, when there is one)? */
+static bool cite_known(const struct planner *p, int id, const int *only, size_t nonly)
+{
+	bool in = only == NULL;
+
+	if (id < 1 || (size_t)id > p->nf || !p->f[id - 1].verified)
+		return false;
+	for (size_t i = 0; i < nonly && !in; i++)
+		in = only[i] == id;
+	return in;
+}
+
+static bool has_url(const char *s)
+{
+	return strstr(s, "http://") || strstr(s, "https://") || strstr(s, "www.") || strstr(s, "file://");
+}
+
+/* Keep a sentence only when it cites, and cites only verified findings
+ * (of its section); a quote is checked again against its source's text. */
+static bool sentence_check(struct planner *p, struct pl_sentence *s, const int *only,
+    size_t nonly, struct verify *v)
+{
+	v->sentences++;
+	if (has_url(s->text)) {
+		v->removed_url++;
+		return false;
+	}
+	if (s->ncites == 0) {
+		v->removed_uncited++;
+		return false;
+	}
+	for (size_t i = 0; i < s->ncites; i++)
+		if (!cite_known(p, s->cites[i], only, nonly)) {
+			v->removed_unknown++;
+			return false;
+		}
+	for (size_t i = 0; i < s->ncites; i++) {
+		struct pl_finding *f = &p->f[s->cites[i] - 1];
+		struct pl_source *src = &p->s[f->source];
+		size_t a, b;
+
+		v->citations++;
+		if (quote_find(src->text, src->len, f->quote, strlen(f->quote), &a, &b) == 0 &&
+		    a == f->start && b == f->end)
+			v->citations_ok++;
+	}
+	v->kept++;
+	return true;
+}
+
+/* Drop the "[F3]" or "[12]" markers a model may type into its text: code
+ * writes the citations. */
+static void strip_markers(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r;) {
+		if (*r == '[') {
+			char *e = r + 1;
+
+			if (*e == 'F')
+				e++;
+			while (*e >= '0' && *e <= '9')
+				e++;
+			if (*e == ']' && e > r + 1) {
+				r = e + 1;
+				if (w > s && w[-1] == ' ' && (*r == '.' || *r == ',' || *r == ' '))
+					w--;
+				continue;
+			}
+		}
+		*w++ = *r++;
+	}
+	*w = '\0';
+}
+
+static void put_sentence(struct planner *p, struct buf *b, struct pl_sentence *s, int *next)
+{
+	int seen[8];
+	size_t nseen = 0;
+	size_t len;
+
+	strip_markers(s->text);
+	put_line(b, s->text);
+	/* The citation goes before the sentence's final full stop. */
+	len = b->len;
+	if (len > 0 && (b->data[len - 1] == '.' || b->data[len - 1] == '!' || b->data[len - 1] == '?'))
+		b->len--, b->data[b->len] = '\0';
+	for (size_t i = 0; i < s->ncites; i++) {
+		struct pl_source *src = &p->s[p->f[s->cites[i] - 1].source];
+		bool dup = false;
+
+		if (src->cite == 0)
+			src->cite = (*next)++;
+		for (size_t k = 0; k < nseen && !dup; k++)
+			dup = seen[k] == src->cite;
+		if (dup)
+			continue;
+		seen[nseen++] = src->cite;
+		buf_printf(b, " [%d]", src->cite);
+	}
+	buf_putc(b, len > 0 && b->len < len ? '.' : '.');
+	buf_putc(b, ' ');
+}
+
+static const char *qstate(enum pl_qstate st)
+{
+	return st == PLQ_ANSWERED ? "answered" : st == PLQ_MISSING ? "missing" :
+	    st == PLQ_CONTRADICTED ? "contradicted" : "open";
+}
+
+static json_t *report_json(struct planner *p, const struct verify *v, size_t cited)
+{
+	json_t *o = json_object(), *qs = json_array(), *ss = json_array(), *fs = json_array();
+
+	for (size_t i = 0; i < p->nq; i++)
+		json_array_append_new(qs, json_pack("{s:i, s:s, s:s, s:b, s:i}", "id", (int)i + 1,
+		    "text", p->q[i].text, "state", qstate(p->q[i].state), "gap", p->q[i].gap_added,
+		    "round", p->q[i].round + 1));
+	for (size_t i = 0; i < p->ns; i++) {
+		struct pl_source *s = &p->s[i];
+		json_t *so = json_pack("{s:i, s:s, s:s, s:i, s:I}", "id", (int)i + 1, "url", s->url,
+		    "title", s->title ? s->title : "", "cite", s->cite, "fetched", (json_int_t)s->fetched);
+
+		if (s->hash)
+			json_object_set_new(so, "snapshot", json_string(s->hash));
+		if (s->text_hash)
+			json_object_set_new(so, "text_hash", json_string(s->text_hash));
+		if (s->error)
+			json_object_set_new(so, "error", json_string(s->error));
+		json_array_append_new(ss, so);
+	}
+	for (size_t i = 0; i < p->nf; i++) {
+		struct pl_finding *f = &p->f[i];
+		json_t *fo = json_pack("{s:i, s:i, s:i, s:s, s:s, s:b}", "id", f->id,
+		    "question", f->question + 1, "source", f->source + 1, "claim", f->claim,
+		    "quote", f->quote, "verified", f->verified);
+
+		if (f->verified) {
+			json_object_set_new(fo, "start", json_integer((json_int_t)f->start));
+			json_object_set_new(fo, "end", json_integer((json_int_t)f->end));
+		} else
+			json_object_set_new(fo, "reason", json_string(f->reason ? f->reason : ""));
+		json_array_append_new(fs, fo);
+	}
+	json_object_set_new(o, "question", json_string(p->question));
+	json_object_set_new(o, "title", json_string(p->title ? p->title : p->question));
+	json_object_set_new(o, "questions", qs);
+	json_object_set_new(o, "sources", ss);
+	json_object_set_new(o, "findings", fs);
+	json_object_set_new(o, "figures", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "tokens", (json_int_t)p->tokens, "model_calls", (json_int_t)p->model_calls,
+	    "model_errors", (json_int_t)p->model_errors, "fetches", (json_int_t)p->fetches,
+	    "searches", (json_int_t)p->searches, "sources_cited", (json_int_t)cited,
+	    "sentences", (json_int_t)v->sentences, "sentences_kept", (json_int_t)v->kept,
+	    "citations", (json_int_t)v->citations, "citations_verified", (json_int_t)v->citations_ok,
+	    "rejected_quotes", (json_int_t)(p->rejected_not_found + p->rejected_short + p->rejected_other),
+	    "rounds", (json_int_t)p->round + 1));
+	json_object_set_new(o, "ended_by", json_string(p->ended_by ? p->ended_by : ""));
+	return o;
+}
+
+int pl_report_build(struct planner *p)
+{
+	struct verify v = { 0 };
+	struct buf b, body;
+	char date[16], site[256];
+	size_t kept = 0, rejected, consulted = 0, cited = 0;
+	int next = 1;
+	bool answered;
+
+	if (p->ended_by == NULL)
+		p->ended_by = "the research plan was completed";
+	buf_init(&body, REPORT_MAX);
+	/* Verify first: numbering follows the sentences that stay. */
+	for (size_t i = 0; i < p->nanswer; i++)
+		if (!sentence_check(p, &p->answer[i], NULL, 0, &v))
+			pl_sentence_drop(&p->answer[i]);
+	for (size_t s = 0; s < p->nsec; s++)
+		for (size_t i = 0; i < p->sec[s].nsent; i++)
+			if (!sentence_check(p, &p->sec[s].sent[i], p->sec[s].findings, p->sec[s].nfindings, &v))
+				pl_sentence_drop(&p->sec[s].sent[i]);
+	answered = v.kept > 0;
+
+	buf_puts(&body, "## Short answer\n\n");
+	if (answered) {
+		size_t shown = 0;
+
+		for (size_t i = 0; i < p->nanswer; i++)
+			if (p->answer[i].text) {
+				put_sentence(p, &body, &p->answer[i], &next);
+				shown++;
+			}
+		/* No short answer survived: the first sentence of each section
+		 * stands in. */
+		for (size_t s = 0; s < p->nsec && shown == 0; s++)
+			for (size_t i = 0; i < p->sec[s].nsent; i++)
+				if (p->sec[s].sent[i].text) {
+					struct pl_sentence copy = p->sec[s].sent[i];
+
+					put_sentence(p, &body, &copy, &next);
+					break;
+				}
+		body.len > 0 && body.data[body.len - 1] == ' ' ? (void)(body.data[--body.len] = '\0') : (void)0;
+		buf_puts(&body, "\n\n");
+		for (size_t s = 0; s < p->nsec; s++) {
+			bool any = false;
+
+			for (size_t i = 0; i < p->sec[s].nsent; i++)
+				any = any || p->sec[s].sent[i].text;
+			if (!any)
+				continue;
+			buf_puts(&body, "## ");
+			put_line(&body, p->sec[s].heading);
+			buf_puts(&body, "\n\n");
+			for (size_t i = 0; i < p->sec[s].nsent; i++)
+				if (p->sec[s].sent[i].text)
+					put_sentence(p, &body, &p->sec[s].sent[i], &next);
+			if (body.len > 0 && body.data[body.len - 1] == ' ')
+				body.data[--body.len] = '\0';
+			buf_puts(&body, "\n\n");
+		}
+	} else {
+		buf_puts(&body, "The evidence gathered does not answer this question: no source that was "
+		    "found and read gave a verified statement that answers it, so this report gives no "
+		    "answer rather than a guess. The sub-questions and sources below show what was "
+		    "tried.\n\n## What was searched\n\n");
+		for (size_t q = 0; q < p->nq; q++) {
+			buf_puts(&body, "- ");
+			put_line(&body, p->q[q].text);
+			buf_printf(&body, " (%s)\n", qstate(p->q[q].state));
+		}
+		buf_puts(&body, "\n");
+	}
+
+	for (size_t i = 0; i < p->nf; i++)
+		kept += p->f[i].verified;
+	rejected = p->nf - kept;
+	for (size_t i = 0; i < p->ns; i++) {
+		consulted += p->s[i].state == PLS_TEXT;
+		cited += p->s[i].cite > 0;
+	}
+
+	buf_init(&b, REPORT_MAX);
+	date_of(p->now, date);
+	buf_puts(&b, "# ");
+	put_line(&b, p->title && answered ? p->title : p->question);
+	buf_puts(&b, "\n\n**Question:** ");
+	put_line(&b, p->question);
+	buf_printf(&b, "\n\n**Date:** %s\n\n", date);
+	buf_append(&b, body.data ? body.data : "", body.len);
+	buf_free(&body);
+
+	buf_puts(&b, "## Method and limits\n\n");
+	buf_printf(&b, "- Research ended because %s, after %d round%s.\n", p->ended_by,
+	    p->round + 1, p->round ? "s" : "");
+	buf_printf(&b, "- Budgets used: %lld of %lld tokens; %lld of %lld fetches; %lld s of %lld s; "
+	    "depth %d of %d.\n", (long long)p->tokens, (long long)p->max_tokens,
+	    (long long)p->fetches, (long long)p->max_fetches,
+	    (long long)((p->now - p->t0) / 1000), (long long)(p->max_time_ms / 1000),
+	    p->round + 1, p->depth);
+	buf_printf(&b, "- Sources: %zu consulted, %zu cited; %lld searches.\n", consulted, cited,
+	    (long long)p->searches);
+	buf_printf(&b, "- Findings: %zu kept, %zu rejected (quote not found in the source: %zu; "
+	    "too short: %zu; other: %zu).\n", kept, rejected, p->rejected_not_found,
+	    p->rejected_short, p->rejected_other);
+	buf_printf(&b, "- Citations verified: %zu/%zu; sentences kept %zu of %zu (removed: %zu citing "
+	    "unknown findings, %zu citing nothing, %zu with a URL).\n", v.citations_ok, v.citations,
+	    v.kept, v.sentences, v.removed_unknown, v.removed_uncited, v.removed_url);
+	buf_printf(&b, "- Model: %s at %s; %lld calls, %lld failed.\n",
+	    p->model ? p->model : "none", p->endpoint ? p->endpoint : "no endpoint",
+	    (long long)p->model_calls, (long long)p->model_errors);
+
+	buf_puts(&b, "\n## References\n\n");
+	for (int n = 1; n < next; n++)
+		for (size_t i = 0; i < p->ns; i++) {
+			struct pl_source *s = &p->s[i];
+			char acc[16];
+
+			if (s->cite != n)
+				continue;
+			site_of(s->url, site, sizeof(site));
+			date_of(s->fetched > 0 ? s->fetched : p->now, acc);
+			buf_printf(&b, "[%d] ", n);
+			put_line(&b, s->title && s->title[0] ? s->title : s->url);
+			buf_printf(&b, ". %s. <%s>. Accessed %s. Snapshot %.12s.\n", site,
+			    s->final_url ? s->final_url : s->url, acc, s->hash ? s->hash : "none");
+		}
+	if (next == 1)
+		buf_puts(&b, "No source is cited.\n");
+	if (b.data == NULL || b.len >= REPORT_MAX - 1) {
+		buf_free(&b);
+		return -ENOBUFS;
+	}
+	p->report = buf_steal(&b);
+	p->report_data = report_json(p, &v, cited);
+	return 0;
+}
