@@ -177,8 +177,8 @@ static int index_doc_clear(struct store *s, int64_t doc_id)
 }
 
 /* -ENOENT when absent. */
-static int index_doc_find(struct store *s, const char *key, int64_t *ret_id,
-    uint8_t ret_hash[HASH_BYTES])
+static int index_doc_find(struct store *s, uid_t owner, const char *key, int64_t *ret_id,
+    uint8_t ret_hash[HASH_BYTES], bool *ret_text)
 {
 	sqlite3_stmt *st = store_stmt(s, STMT_INDEX_DOC_GET);
 	int rc, r;
@@ -186,13 +186,17 @@ static int index_doc_find(struct store *s, const char *key, int64_t *ret_id,
 	if (st == NULL)
 		return -EIO;
 	r = store_bind_text(st, ":key", key);
+	if (r == 0)
+		r = store_bind_int(st, ":owner", (int64_t)owner);
 	if (r < 0)
 		return r;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		const void *h = sqlite3_column_blob(st, 1);
+		const char *kind = (const char *)sqlite3_column_text(st, 2);
 
 		*ret_id = sqlite3_column_int64(st, 0);
+		*ret_text = kind && strcmp(kind, "text") == 0;
 		if (h && sqlite3_column_bytes(st, 1) == HASH_BYTES)
 			memcpy(ret_hash, h, HASH_BYTES);
 		else
@@ -205,9 +209,12 @@ static int index_doc_find(struct store *s, const char *key, int64_t *ret_id,
 	return r;
 }
 
-static bool index_kind_valid(const char *kind)
+/* Only local documents have owners. */
+static bool index_kind_valid(const char *kind, uid_t owner)
 {
-	return kind && (strcmp(kind, "web") == 0 || strcmp(kind, "local") == 0);
+	if (kind && strcmp(kind, "local") == 0)
+		return owner != (uid_t)-1;
+	return kind && (strcmp(kind, "web") == 0 || strcmp(kind, "text") == 0) && owner == 0;
 }
 
 static bool index_passages_valid(size_t len, const struct store_passage *p, size_t n)
@@ -260,12 +267,12 @@ int store_index_put(struct store *s, const struct store_index_doc *doc,
 	uint8_t hash[HASH_BYTES], old_hash[HASH_BYTES];
 	int64_t id = 0;
 	sqlite3_stmt *st;
-	bool exists;
+	bool exists, text = false;
 	int rc, r;
 
 	if (doc == NULL || doc->key == NULL || doc->key[0] == '\0' || doc->title == NULL ||
 	    (doc->text == NULL && doc->text_len > 0) || (p == NULL && n > 0) ||
-	    !index_kind_valid(doc->kind))
+	    !index_kind_valid(doc->kind, doc->owner))
 		return -EINVAL;
 	if (strlen(doc->key) > STORE_INDEX_MAX_KEY)
 		return -E2BIG;
@@ -280,11 +287,12 @@ int store_index_put(struct store *s, const struct store_index_doc *doc,
 	r = store_begin(s);
 	if (r < 0)
 		return r;
-	r = index_doc_find(s, doc->key, &id, old_hash);
+	r = index_doc_find(s, doc->owner, doc->key, &id, old_hash, &text);
 	if (r < 0 && r != -ENOENT)
 		goto fail;
 	exists = r == 0;
-	if (exists && memcmp(hash, old_hash, HASH_BYTES) == 0) {
+	/* A job's text is read by other jobs: its passages never change. */
+	if (exists && (text || memcmp(hash, old_hash, HASH_BYTES) == 0)) {
 		r = store_commit(s);
 		if (r < 0)
 			return r;
@@ -306,6 +314,7 @@ int store_index_put(struct store *s, const struct store_index_doc *doc,
 		goto fail;
 	}
 	r = store_bind_text(st, ":key", doc->key);
+	if (r == 0) r = store_bind_int(st, ":owner", (int64_t)doc->owner);
 	if (r == 0) r = store_bind_text(st, ":kind", doc->kind);
 	if (r == 0) r = store_bind_text(st, ":title", doc->title);
 	if (r == 0) r = store_bind_blob(st, ":hash", hash, HASH_BYTES);
@@ -349,10 +358,11 @@ fail:
 	return r;
 }
 
-int store_index_delete(struct store *s, const char *key)
+int store_index_delete(struct store *s, uid_t owner, const char *key)
 {
 	uint8_t hash[HASH_BYTES];
 	sqlite3_stmt *st;
+	bool text;
 	int64_t id;
 	int r;
 
@@ -361,7 +371,7 @@ int store_index_delete(struct store *s, const char *key)
 	r = store_begin(s);
 	if (r < 0)
 		return r;
-	r = index_doc_find(s, key, &id, hash);
+	r = index_doc_find(s, owner, key, &id, hash, &text);
 	if (r == -ENOENT) {
 		/* Not an error of the transaction: an enclosing one goes on. */
 		r = store_commit(s);
@@ -443,10 +453,13 @@ static const char *index_col(sqlite3_stmt *st, int i)
 	return t ? t : "";
 }
 
-int store_index_query(struct store *s, const char *query, unsigned flags, size_t limit,
-    store_index_fn fn, void *userdata)
+/* One query: owner >= 0 for the user-facing statements, job_id > 0 for
+ * a job's texts. */
+static int index_query_run(struct store *s, int64_t owner, int64_t job_id, const char *query,
+    unsigned flags, size_t limit, store_index_fn fn, void *userdata)
 {
 	bool per_doc = flags & STORE_INDEX_PER_DOC;
+	bool snippet = job_id <= 0 && (flags & STORE_INDEX_SNIPPET);
 	struct index_seen seen = { NULL, 0 };
 	sqlite3_stmt *st;
 	size_t n = 0;
@@ -464,12 +477,15 @@ int store_index_query(struct store *s, const char *query, unsigned flags, size_t
 		return 0;	/* nothing to look for finds nothing */
 	if (r < 0)
 		return r;
-	st = store_stmt(s, flags & STORE_INDEX_SNIPPET ? STMT_INDEX_QUERY_SNIPPET : STMT_INDEX_QUERY);
+	st = store_stmt(s, job_id > 0 ? STMT_INDEX_QUERY_JOB :
+	    snippet ? STMT_INDEX_QUERY_SNIPPET : STMT_INDEX_QUERY);
 	if (st == NULL) {
 		free(match);
 		return -EIO;
 	}
 	r = store_bind_text(st, ":match", match);
+	if (r == 0)
+		r = job_id > 0 ? store_bind_int(st, ":job", job_id) : store_bind_int(st, ":owner", owner);
 	/* Per document, rows of documents already given are skipped: the
 	 * scan goes on past limit, up to a bound. */
 	if (r == 0)
@@ -491,7 +507,8 @@ int store_index_query(struct store *s, const char *query, unsigned flags, size_t
 			.kind = index_col(st, 8),
 			.title = index_col(st, 9),
 			.score = sqlite3_column_double(st, 10),
-			.snippet = flags & STORE_INDEX_SNIPPET ? index_col(st, 11) : NULL,
+			.snippet = snippet ? index_col(st, 11) : NULL,
+			.text_hash = job_id > 0 ? index_col(st, 11) : NULL,
 		};
 
 		if (per_doc && index_seen_add(&seen, h.doc_id))
@@ -508,4 +525,87 @@ out:
 	free(seen.slot);
 	free(match);
 	return r < 0 ? r : 0;
+}
+
+int store_index_query(struct store *s, const char *query, unsigned flags, size_t limit,
+    store_index_fn fn, void *userdata)
+{
+	return index_query_run(s, 0, 0, query, flags, limit, fn, userdata);
+}
+
+int store_index_query_owner(struct store *s, uid_t owner, const char *query, unsigned flags,
+    size_t limit, store_index_fn fn, void *userdata)
+{
+	if (owner == (uid_t)-1)
+		return -EINVAL;
+	return index_query_run(s, (int64_t)owner, 0, query, flags, limit, fn, userdata);
+}
+
+int store_index_query_job(struct store *s, int64_t job_id, const char *query, unsigned flags,
+    size_t limit, store_index_fn fn, void *userdata)
+{
+	if (job_id <= 0)
+		return -EINVAL;
+	return index_query_run(s, 0, job_id, query, flags, limit, fn, userdata);
+}
+
+int store_index_local_text(struct store *s, uid_t owner, const char *key, size_t max,
+    char **ret_title, char **ret_text, size_t *ret_len)
+{
+	sqlite3_stmt *st;
+	char *title = NULL, *text = NULL;
+	int64_t doc = 0, bytes = 0;
+	int rc, r;
+
+	if (s == NULL || key == NULL || ret_title == NULL || ret_text == NULL || ret_len == NULL)
+		return -EINVAL;
+	st = store_stmt(s, STMT_INDEX_LOCAL_GET);
+	if (st == NULL)
+		return -EIO;
+	r = store_bind_text(st, ":key", key);
+	if (r == 0)
+		r = store_bind_int(st, ":owner", (int64_t)owner);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		doc = sqlite3_column_int64(st, 0);
+		title = xstrdup(index_col(st, 1));
+		bytes = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+	if (bytes < 0 || (uint64_t)bytes > max) {
+		free(title);
+		return bytes < 0 ? -EBADMSG : -EFBIG;
+	}
+	text = xmalloc((size_t)bytes + 1);
+	memset(text, '\n', (size_t)bytes);
+	text[bytes] = '\0';
+	st = store_stmt(s, STMT_INDEX_PASSAGES);
+	r = st ? store_bind_int(st, ":doc", doc) : -EIO;
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t a = sqlite3_column_int64(st, 0), b = sqlite3_column_int64(st, 1);
+		const void *t = sqlite3_column_text(st, 2);
+
+		/* The offsets were checked when stored; a row that disagrees is corrupt. */
+		if (a < 0 || b <= a || b > bytes || sqlite3_column_bytes(st, 2) != b - a || t == NULL)
+			r = -EBADMSG;
+		else
+			memcpy(text + a, t, (size_t)(b - a));
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_errno(rc);
+	if (st)
+		sqlite3_reset(st);
+	if (r < 0) {
+		free(title);
+		free(text);
+		return r;
+	}
+	*ret_title = title;
+	*ret_text = text;
+	*ret_len = (size_t)bytes;
+	return 0;
 }

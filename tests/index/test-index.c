@@ -235,8 +235,8 @@ static void test_reindex(void **state)
 	assert_int_equal(n, 0);
 	assert_int_equal(query(f->s, "gamma", 0, &r), 0);
 	assert_int_equal(r.n, 0);
-	assert_int_equal(store_index_delete(f->s, "file:///tmp/x.md"), 0);
-	assert_int_equal(store_index_delete(f->s, "file:///tmp/x.md"), -ENOENT);
+	assert_int_equal(store_index_delete(f->s, 0, "file:///tmp/x.md"), 0);
+	assert_int_equal(store_index_delete(f->s, 0, "file:///tmp/x.md"), -ENOENT);
 	assert_int_equal(store_index_count(f->s, &docs, &passages), 0);
 	assert_int_equal(docs, 1);
 	assert_int_equal(passages, 1);
@@ -259,7 +259,7 @@ static void test_reindex(void **state)
 		assert_int_equal(store_index_put(f->s, &d, overlap, 2, 5, NULL, NULL), -EINVAL);
 		assert_int_equal(store_index_put(f->s, &d, outside, 1, 5, NULL, NULL), -EINVAL);
 	}
-	assert_int_equal(store_index_delete(f->s, "https://none.example/"), -ENOENT);
+	assert_int_equal(store_index_delete(f->s, 0, "https://none.example/"), -ENOENT);
 	assert_int_equal(store_commit(f->s), 0);
 	assert_int_equal(query(f->s, "outer", 0, &r), 0);
 	assert_int_equal(r.n, 1);
