@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "store-internal.h"
 #include "str.h"
@@ -66,29 +67,112 @@ static bool index_word_byte(unsigned char c)
 	    (c >= 'A' && c <= 'Z');
 }
 
-static bool index_term_seen(const char *q, const size_t *starts, const size_t *lens, size_t n,
-    size_t s, size_t l)
+/* One distinct term of a query. */
+struct index_term {
+	size_t start, len;	/* of its first occurrence */
+	size_t tf;		/* occurrences in the query */
+	bool stop;
+	unsigned score;
+};
+
+static int index_term_cmp_text(const void *pa, const void *pb, void *arg)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (lens[i] != l)
-			continue;
-		size_t k = 0;
+	const struct index_term *a = pa, *b = pb;
+	const char *q = arg;
+	size_t n = a->len < b->len ? a->len : b->len;
 
-		while (k < l) {
-			char a = q[starts[i] + k], b = q[s + k];
+	for (size_t k = 0; k < n; k++) {
+		unsigned char x = (unsigned char)q[a->start + k], y = (unsigned char)q[b->start + k];
 
-			if (a >= 'A' && a <= 'Z')
-				a = (char)(a - 'A' + 'a');
-			if (b >= 'A' && b <= 'Z')
-				b = (char)(b - 'A' + 'a');
-			if (a != b)
-				break;
-			k++;
-		}
-		if (k == l)
-			return true;
+		if (x >= 'A' && x <= 'Z')
+			x = (unsigned char)(x - 'A' + 'a');
+		if (y >= 'A' && y <= 'Z')
+			y = (unsigned char)(y - 'A' + 'a');
+		if (x != y)
+			return x < y ? -1 : 1;
 	}
-	return false;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return a->start < b->start ? -1 : a->start > b->start;
+}
+
+static int index_term_cmp_pos(const void *pa, const void *pb)
+{
+	const struct index_term *a = pa, *b = pb;
+
+	return a->start < b->start ? -1 : a->start > b->start;
+}
+
+/* Most informative first; ties by position, so the choice is a function
+ * of the query alone. */
+static int index_term_cmp_score(const void *pa, const void *pb)
+{
+	const struct index_term *a = pa, *b = pb;
+
+	if (a->score != b->score)
+		return a->score > b->score ? -1 : 1;
+	return index_term_cmp_pos(pa, pb);
+}
+
+/* Without collection statistics a term's length, digits and capitals
+ * stand for its rarity (long words, numbers and names are rarer than
+ * short common words), and its repetition for its weight in the text. */
+static unsigned index_term_score(const char *q, const struct index_term *t)
+{
+	unsigned score = (unsigned)(t->len < 12 ? t->len : 12) * 4;
+	bool digit = false, upper = false;
+
+	for (size_t k = 0; k < t->len; k++) {
+		char c = q[t->start + k];
+
+		digit = digit || (c >= '0' && c <= '9');
+		upper = upper || (c >= 'A' && c <= 'Z');
+	}
+	score += digit ? 12 : 0;
+	score += upper ? 6 : 0;
+	score += (unsigned)(t->tf < 4 ? t->tf - 1 : 3) * 8;
+	return score;
+}
+
+/* Every run of letters and digits is a term; repeats (ignoring ASCII case)
+ * are counted into their first occurrence, so *ret is in query order. */
+static int index_terms(const char *q, size_t len, struct index_term **ret, size_t *ret_n)
+{
+	struct index_term *t = NULL;
+	size_t n = 0, alloc = 0, i = 0, k = 0;
+
+	while (i < len) {
+		size_t s;
+
+		while (i < len && !index_word_byte((unsigned char)q[i]))
+			i++;
+		s = i;
+		while (i < len && index_word_byte((unsigned char)q[i]))
+			i++;
+		if (i == s)
+			continue;
+		if (n == alloc) {
+			alloc = alloc ? 2 * alloc : 32;
+			t = xreallocarray(t, alloc, sizeof(*t));
+		}
+		t[n++] = (struct index_term){ .start = s, .len = i - s, .tf = 1 };
+	}
+	if (n > 1) {
+		qsort_r(t, n, sizeof(*t), index_term_cmp_text, (void *)q);
+		for (size_t j = 1; j < n; j++) {
+			struct index_term *a = &t[k], *b = &t[j];
+
+			if (a->len == b->len && strncasecmp(q + a->start, q + b->start, a->len) == 0)
+				a->tf++;	/* b comes later: a keeps the first position */
+			else
+				t[++k] = *b;
+		}
+		n = k + 1;
+		qsort(t, n, sizeof(*t), index_term_cmp_pos);
+	}
+	*ret = t;
+	*ret_n = n;
+	return 0;
 }
 
 /* Every run of letters and digits becomes one quoted FTS5 string and the
@@ -96,12 +180,13 @@ static bool index_term_seen(const char *q, const size_t *starts, const size_t *l
  * and no operator, column filter, NEAR or prefix of the user's reaches
  * MATCH. Stopwords are dropped unless they are all there is or flags has
  * STORE_INDEX_ALL_TERMS. A quoted string the tokenizer splits ("e-mail" is already two
- * terms here) or finds empty is harmless: a phrase, or nothing. */
+ * terms here) or finds empty is harmless: a phrase, or nothing. A query of
+ * more than STORE_INDEX_MAX_TERMS distinct terms (a claim, a paragraph)
+ * keeps the most informative of them, in query order. */
 int store_index_match(const char *query, unsigned flags, char **ret)
 {
-	size_t starts[STORE_INDEX_MAX_TERMS], lens[STORE_INDEX_MAX_TERMS];
-	bool stop[STORE_INDEX_MAX_TERMS];
-	size_t len, n = 0, i = 0, content = 0;
+	struct index_term *t = NULL;
+	size_t len, n = 0, content = 0, keep = 0;
 	struct buf b;
 	int r = 0;
 
@@ -112,41 +197,42 @@ int store_index_match(const char *query, unsigned flags, char **ret)
 		return -E2BIG;
 	if (!utf8_valid(query, len))
 		return -EINVAL;
-	while (i < len) {
-		size_t s;
-
-		while (i < len && !index_word_byte((unsigned char)query[i]))
-			i++;
-		s = i;
-		while (i < len && index_word_byte((unsigned char)query[i]))
-			i++;
-		if (i == s || index_term_seen(query, starts, lens, n, s, i - s))
-			continue;
-		if (n == STORE_INDEX_MAX_TERMS)
-			return -E2BIG;
-		starts[n] = s;
-		lens[n++] = i - s;
-	}
-	if (n == 0)
+	index_terms(query, len, &t, &n);
+	if (n == 0) {
+		free(t);
 		return -ENODATA;
-	for (size_t k = 0; k < n; k++)
-		stop[k] = index_stopword(query + starts[k], lens[k]);
-	for (size_t k = 0; k < n; k++)
-		content += !stop[k];
-	buf_init(&b, 4 * STORE_INDEX_MAX_QUERY + 16);
-	for (size_t k = 0; k < n && r == 0; k++) {
-		if (content > 0 && stop[k] && !(flags & STORE_INDEX_ALL_TERMS))
+	}
+	for (size_t k = 0; k < n; k++) {
+		t[k].stop = index_stopword(query + t[k].start, t[k].len);
+		content += !t[k].stop;
+	}
+	/* The terms that go: stopwords (unless they are all there is), then
+	 * the least informative past the cap. */
+	for (size_t k = 0; k < n; k++) {
+		if (content > 0 && t[k].stop && !(flags & STORE_INDEX_ALL_TERMS))
 			continue;
+		t[keep] = t[k];
+		t[keep].score = index_term_score(query, &t[keep]);
+		keep++;
+	}
+	if (keep > STORE_INDEX_MAX_TERMS) {
+		qsort(t, keep, sizeof(*t), index_term_cmp_score);
+		keep = STORE_INDEX_MAX_TERMS;
+		qsort(t, keep, sizeof(*t), index_term_cmp_pos);
+	}
+	buf_init(&b, len + 6 * keep + 16);
+	for (size_t k = 0; k < keep && r == 0; k++) {
 		if (b.len > 0)
 			r = buf_puts(&b, " OR ");
 		if (r == 0)
 			r = buf_putc(&b, '"');
 		/* Terms hold no '"' (it splits them), so nothing to double. */
 		if (r == 0)
-			r = buf_append(&b, query + starts[k], lens[k]);
+			r = buf_append(&b, query + t[k].start, t[k].len);
 		if (r == 0)
 			r = buf_putc(&b, '"');
 	}
+	free(t);
 	if (r < 0) {
 		buf_free(&b);
 		return r;

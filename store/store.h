@@ -156,8 +156,8 @@ bool store_snapshot_exists(struct store *s, const uint8_t hash[HASH_BYTES]);
  * weighted above headings above text. */
 #define STORE_INDEX_MAX_KEY	4096
 #define STORE_INDEX_MAX_PASSAGES	100000
-#define STORE_INDEX_MAX_QUERY	1024	/* bytes of a user query */
-#define STORE_INDEX_MAX_TERMS	128	/* distinct terms of a user query */
+#define STORE_INDEX_MAX_QUERY	(64 * 1024)	/* bytes of a query */
+#define STORE_INDEX_MAX_TERMS	128	/* distinct terms kept of a query */
 #define STORE_INDEX_MAX_LIMIT	10000	/* results of one query */
 #define STORE_INDEX_MAX_SCAN	200000	/* passages looked at per query */
 
@@ -208,9 +208,10 @@ enum {
 
 /* The safe FTS5 expression for a user's query: each distinct run of
  * letters and digits quoted, OR-ed; English stopwords dropped when other
- * terms remain (unless STORE_INDEX_ALL_TERMS). -ENODATA when there is no
- * term, -EINVAL for invalid UTF-8, -E2BIG over STORE_INDEX_MAX_QUERY or
- * STORE_INDEX_MAX_TERMS. */
+ * terms remain (unless STORE_INDEX_ALL_TERMS); past STORE_INDEX_MAX_TERMS
+ * distinct terms, the most informative ones (longer, with digits or
+ * capitals, repeated), deterministically. -ENODATA when there is no term,
+ * -EINVAL for invalid UTF-8, -E2BIG over STORE_INDEX_MAX_QUERY. */
 int store_index_match(const char *query, unsigned flags, char **ret);
 
 struct store_index_hit {
