@@ -7,10 +7,12 @@
 
 #include "code.h"
 #include "config.h"
+#include "doc-text.h"
 #include "daemon.h"
 #include "effect.h"
 #include "fetch.h"
 #include "http.h"
+#include "index.h"
 #include "llm-effect.h"
 #include "log.h"
 #include "pool.h"
@@ -38,6 +40,8 @@ void fetch_config_from(struct fetch_config *c, const struct config *cfg)
  * next run while runs in flight keep what they started with. */
 static struct code_config tools_code_config;
 static char *tools_code_helper;
+/* doc.text converts PDFs with the same helper. */
+static struct doc_text_config tools_doc_text_config;
 
 static void tools_code_reconfigure(const struct config *c)
 {
@@ -45,6 +49,7 @@ static void tools_code_reconfigure(const struct config *c)
 	tools_code_helper = xstrdup(c->sandbox_helper);
 	memset(&tools_code_config, 0, sizeof(tools_code_config));
 	tools_code_config.helper = tools_code_helper;
+	tools_doc_text_config.sandbox_helper = tools_code_helper;
 	tools_code_config.limits.cpu_s = c->sandbox_cpu_time;
 	tools_code_config.limits.wall_ms = c->sandbox_timeout * 1000;
 	tools_code_config.limits.memory = c->sandbox_memory;
@@ -153,6 +158,14 @@ int tools_register(struct daemon *d)
 	r = fetch_register(d->effects, d->fetch);
 	if (r < 0)
 		return r;
+	tools_doc_text_config.store = d->store;
+	tools_doc_text_config.max_input = (size_t)d->config->fetch_max_body;
+	r = doc_text_register(d->effects, &tools_doc_text_config);
+	if (r < 0)
+		return r;
+	r = index_register(d->effects, d->store);
+	if (r < 0)
+		return r;
 	r = tools_search_new(d);
 	if (r < 0)
 		return r;
@@ -167,4 +180,5 @@ void tools_unregister(struct daemon *d)
 	d->http = http_free(d->http);
 	tools_code_helper = mfree(tools_code_helper);
 	tools_code_config.helper = NULL;
+	tools_doc_text_config.sandbox_helper = NULL;
 }

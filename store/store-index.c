@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "store-internal.h"
 #include "str.h"
@@ -66,29 +67,112 @@ static bool index_word_byte(unsigned char c)
 	    (c >= 'A' && c <= 'Z');
 }
 
-static bool index_term_seen(const char *q, const size_t *starts, const size_t *lens, size_t n,
-    size_t s, size_t l)
+/* One distinct term of a query. */
+struct index_term {
+	size_t start, len;	/* of its first occurrence */
+	size_t tf;		/* occurrences in the query */
+	bool stop;
+	unsigned score;
+};
+
+static int index_term_cmp_text(const void *pa, const void *pb, void *arg)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (lens[i] != l)
-			continue;
-		size_t k = 0;
+	const struct index_term *a = pa, *b = pb;
+	const char *q = arg;
+	size_t n = a->len < b->len ? a->len : b->len;
 
-		while (k < l) {
-			char a = q[starts[i] + k], b = q[s + k];
+	for (size_t k = 0; k < n; k++) {
+		unsigned char x = (unsigned char)q[a->start + k], y = (unsigned char)q[b->start + k];
 
-			if (a >= 'A' && a <= 'Z')
-				a = (char)(a - 'A' + 'a');
-			if (b >= 'A' && b <= 'Z')
-				b = (char)(b - 'A' + 'a');
-			if (a != b)
-				break;
-			k++;
-		}
-		if (k == l)
-			return true;
+		if (x >= 'A' && x <= 'Z')
+			x = (unsigned char)(x - 'A' + 'a');
+		if (y >= 'A' && y <= 'Z')
+			y = (unsigned char)(y - 'A' + 'a');
+		if (x != y)
+			return x < y ? -1 : 1;
 	}
-	return false;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return a->start < b->start ? -1 : a->start > b->start;
+}
+
+static int index_term_cmp_pos(const void *pa, const void *pb)
+{
+	const struct index_term *a = pa, *b = pb;
+
+	return a->start < b->start ? -1 : a->start > b->start;
+}
+
+/* Most informative first; ties by position, so the choice is a function
+ * of the query alone. */
+static int index_term_cmp_score(const void *pa, const void *pb)
+{
+	const struct index_term *a = pa, *b = pb;
+
+	if (a->score != b->score)
+		return a->score > b->score ? -1 : 1;
+	return index_term_cmp_pos(pa, pb);
+}
+
+/* Without collection statistics a term's length, digits and capitals
+ * stand for its rarity (long words, numbers and names are rarer than
+ * short common words), and its repetition for its weight in the text. */
+static unsigned index_term_score(const char *q, const struct index_term *t)
+{
+	unsigned score = (unsigned)(t->len < 12 ? t->len : 12) * 4;
+	bool digit = false, upper = false;
+
+	for (size_t k = 0; k < t->len; k++) {
+		char c = q[t->start + k];
+
+		digit = digit || (c >= '0' && c <= '9');
+		upper = upper || (c >= 'A' && c <= 'Z');
+	}
+	score += digit ? 12 : 0;
+	score += upper ? 6 : 0;
+	score += (unsigned)(t->tf < 4 ? t->tf - 1 : 3) * 8;
+	return score;
+}
+
+/* Every run of letters and digits is a term; repeats (ignoring ASCII case)
+ * are counted into their first occurrence, so *ret is in query order. */
+static int index_terms(const char *q, size_t len, struct index_term **ret, size_t *ret_n)
+{
+	struct index_term *t = NULL;
+	size_t n = 0, alloc = 0, i = 0, k = 0;
+
+	while (i < len) {
+		size_t s;
+
+		while (i < len && !index_word_byte((unsigned char)q[i]))
+			i++;
+		s = i;
+		while (i < len && index_word_byte((unsigned char)q[i]))
+			i++;
+		if (i == s)
+			continue;
+		if (n == alloc) {
+			alloc = alloc ? 2 * alloc : 32;
+			t = xreallocarray(t, alloc, sizeof(*t));
+		}
+		t[n++] = (struct index_term){ .start = s, .len = i - s, .tf = 1 };
+	}
+	if (n > 1) {
+		qsort_r(t, n, sizeof(*t), index_term_cmp_text, (void *)q);
+		for (size_t j = 1; j < n; j++) {
+			struct index_term *a = &t[k], *b = &t[j];
+
+			if (a->len == b->len && strncasecmp(q + a->start, q + b->start, a->len) == 0)
+				a->tf++;	/* b comes later: a keeps the first position */
+			else
+				t[++k] = *b;
+		}
+		n = k + 1;
+		qsort(t, n, sizeof(*t), index_term_cmp_pos);
+	}
+	*ret = t;
+	*ret_n = n;
+	return 0;
 }
 
 /* Every run of letters and digits becomes one quoted FTS5 string and the
@@ -96,12 +180,13 @@ static bool index_term_seen(const char *q, const size_t *starts, const size_t *l
  * and no operator, column filter, NEAR or prefix of the user's reaches
  * MATCH. Stopwords are dropped unless they are all there is or flags has
  * STORE_INDEX_ALL_TERMS. A quoted string the tokenizer splits ("e-mail" is already two
- * terms here) or finds empty is harmless: a phrase, or nothing. */
+ * terms here) or finds empty is harmless: a phrase, or nothing. A query of
+ * more than STORE_INDEX_MAX_TERMS distinct terms (a claim, a paragraph)
+ * keeps the most informative of them, in query order. */
 int store_index_match(const char *query, unsigned flags, char **ret)
 {
-	size_t starts[STORE_INDEX_MAX_TERMS], lens[STORE_INDEX_MAX_TERMS];
-	bool stop[STORE_INDEX_MAX_TERMS];
-	size_t len, n = 0, i = 0, content = 0;
+	struct index_term *t = NULL;
+	size_t len, n = 0, content = 0, keep = 0;
 	struct buf b;
 	int r = 0;
 
@@ -112,41 +197,42 @@ int store_index_match(const char *query, unsigned flags, char **ret)
 		return -E2BIG;
 	if (!utf8_valid(query, len))
 		return -EINVAL;
-	while (i < len) {
-		size_t s;
-
-		while (i < len && !index_word_byte((unsigned char)query[i]))
-			i++;
-		s = i;
-		while (i < len && index_word_byte((unsigned char)query[i]))
-			i++;
-		if (i == s || index_term_seen(query, starts, lens, n, s, i - s))
-			continue;
-		if (n == STORE_INDEX_MAX_TERMS)
-			return -E2BIG;
-		starts[n] = s;
-		lens[n++] = i - s;
-	}
-	if (n == 0)
+	index_terms(query, len, &t, &n);
+	if (n == 0) {
+		free(t);
 		return -ENODATA;
-	for (size_t k = 0; k < n; k++)
-		stop[k] = index_stopword(query + starts[k], lens[k]);
-	for (size_t k = 0; k < n; k++)
-		content += !stop[k];
-	buf_init(&b, 4 * STORE_INDEX_MAX_QUERY + 16);
-	for (size_t k = 0; k < n && r == 0; k++) {
-		if (content > 0 && stop[k] && !(flags & STORE_INDEX_ALL_TERMS))
+	}
+	for (size_t k = 0; k < n; k++) {
+		t[k].stop = index_stopword(query + t[k].start, t[k].len);
+		content += !t[k].stop;
+	}
+	/* The terms that go: stopwords (unless they are all there is), then
+	 * the least informative past the cap. */
+	for (size_t k = 0; k < n; k++) {
+		if (content > 0 && t[k].stop && !(flags & STORE_INDEX_ALL_TERMS))
 			continue;
+		t[keep] = t[k];
+		t[keep].score = index_term_score(query, &t[keep]);
+		keep++;
+	}
+	if (keep > STORE_INDEX_MAX_TERMS) {
+		qsort(t, keep, sizeof(*t), index_term_cmp_score);
+		keep = STORE_INDEX_MAX_TERMS;
+		qsort(t, keep, sizeof(*t), index_term_cmp_pos);
+	}
+	buf_init(&b, len + 6 * keep + 16);
+	for (size_t k = 0; k < keep && r == 0; k++) {
 		if (b.len > 0)
 			r = buf_puts(&b, " OR ");
 		if (r == 0)
 			r = buf_putc(&b, '"');
 		/* Terms hold no '"' (it splits them), so nothing to double. */
 		if (r == 0)
-			r = buf_append(&b, query + starts[k], lens[k]);
+			r = buf_append(&b, query + t[k].start, t[k].len);
 		if (r == 0)
 			r = buf_putc(&b, '"');
 	}
+	free(t);
 	if (r < 0) {
 		buf_free(&b);
 		return r;
@@ -177,8 +263,8 @@ static int index_doc_clear(struct store *s, int64_t doc_id)
 }
 
 /* -ENOENT when absent. */
-static int index_doc_find(struct store *s, const char *key, int64_t *ret_id,
-    uint8_t ret_hash[HASH_BYTES])
+static int index_doc_find(struct store *s, uid_t owner, const char *key, int64_t *ret_id,
+    uint8_t ret_hash[HASH_BYTES], bool *ret_text)
 {
 	sqlite3_stmt *st = store_stmt(s, STMT_INDEX_DOC_GET);
 	int rc, r;
@@ -186,13 +272,17 @@ static int index_doc_find(struct store *s, const char *key, int64_t *ret_id,
 	if (st == NULL)
 		return -EIO;
 	r = store_bind_text(st, ":key", key);
+	if (r == 0)
+		r = store_bind_int(st, ":owner", (int64_t)owner);
 	if (r < 0)
 		return r;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		const void *h = sqlite3_column_blob(st, 1);
+		const char *kind = (const char *)sqlite3_column_text(st, 2);
 
 		*ret_id = sqlite3_column_int64(st, 0);
+		*ret_text = kind && strcmp(kind, "text") == 0;
 		if (h && sqlite3_column_bytes(st, 1) == HASH_BYTES)
 			memcpy(ret_hash, h, HASH_BYTES);
 		else
@@ -205,9 +295,12 @@ static int index_doc_find(struct store *s, const char *key, int64_t *ret_id,
 	return r;
 }
 
-static bool index_kind_valid(const char *kind)
+/* Only local documents have owners. */
+static bool index_kind_valid(const char *kind, uid_t owner)
 {
-	return kind && (strcmp(kind, "web") == 0 || strcmp(kind, "local") == 0);
+	if (kind && strcmp(kind, "local") == 0)
+		return owner != (uid_t)-1;
+	return kind && (strcmp(kind, "web") == 0 || strcmp(kind, "text") == 0) && owner == 0;
 }
 
 static bool index_passages_valid(size_t len, const struct store_passage *p, size_t n)
@@ -260,12 +353,12 @@ int store_index_put(struct store *s, const struct store_index_doc *doc,
 	uint8_t hash[HASH_BYTES], old_hash[HASH_BYTES];
 	int64_t id = 0;
 	sqlite3_stmt *st;
-	bool exists;
+	bool exists, text = false;
 	int rc, r;
 
 	if (doc == NULL || doc->key == NULL || doc->key[0] == '\0' || doc->title == NULL ||
 	    (doc->text == NULL && doc->text_len > 0) || (p == NULL && n > 0) ||
-	    !index_kind_valid(doc->kind))
+	    !index_kind_valid(doc->kind, doc->owner))
 		return -EINVAL;
 	if (strlen(doc->key) > STORE_INDEX_MAX_KEY)
 		return -E2BIG;
@@ -280,11 +373,12 @@ int store_index_put(struct store *s, const struct store_index_doc *doc,
 	r = store_begin(s);
 	if (r < 0)
 		return r;
-	r = index_doc_find(s, doc->key, &id, old_hash);
+	r = index_doc_find(s, doc->owner, doc->key, &id, old_hash, &text);
 	if (r < 0 && r != -ENOENT)
 		goto fail;
 	exists = r == 0;
-	if (exists && memcmp(hash, old_hash, HASH_BYTES) == 0) {
+	/* A job's text is read by other jobs: its passages never change. */
+	if (exists && (text || memcmp(hash, old_hash, HASH_BYTES) == 0)) {
 		r = store_commit(s);
 		if (r < 0)
 			return r;
@@ -306,6 +400,7 @@ int store_index_put(struct store *s, const struct store_index_doc *doc,
 		goto fail;
 	}
 	r = store_bind_text(st, ":key", doc->key);
+	if (r == 0) r = store_bind_int(st, ":owner", (int64_t)doc->owner);
 	if (r == 0) r = store_bind_text(st, ":kind", doc->kind);
 	if (r == 0) r = store_bind_text(st, ":title", doc->title);
 	if (r == 0) r = store_bind_blob(st, ":hash", hash, HASH_BYTES);
@@ -349,10 +444,11 @@ fail:
 	return r;
 }
 
-int store_index_delete(struct store *s, const char *key)
+int store_index_delete(struct store *s, uid_t owner, const char *key)
 {
 	uint8_t hash[HASH_BYTES];
 	sqlite3_stmt *st;
+	bool text;
 	int64_t id;
 	int r;
 
@@ -361,7 +457,7 @@ int store_index_delete(struct store *s, const char *key)
 	r = store_begin(s);
 	if (r < 0)
 		return r;
-	r = index_doc_find(s, key, &id, hash);
+	r = index_doc_find(s, owner, key, &id, hash, &text);
 	if (r == -ENOENT) {
 		/* Not an error of the transaction: an enclosing one goes on. */
 		r = store_commit(s);
@@ -443,10 +539,13 @@ static const char *index_col(sqlite3_stmt *st, int i)
 	return t ? t : "";
 }
 
-int store_index_query(struct store *s, const char *query, unsigned flags, size_t limit,
-    store_index_fn fn, void *userdata)
+/* One query: owner >= 0 for the user-facing statements, job_id > 0 for
+ * a job's texts. */
+static int index_query_run(struct store *s, int64_t owner, int64_t job_id, const char *query,
+    unsigned flags, size_t limit, store_index_fn fn, void *userdata)
 {
 	bool per_doc = flags & STORE_INDEX_PER_DOC;
+	bool snippet = job_id <= 0 && (flags & STORE_INDEX_SNIPPET);
 	struct index_seen seen = { NULL, 0 };
 	sqlite3_stmt *st;
 	size_t n = 0;
@@ -464,12 +563,15 @@ int store_index_query(struct store *s, const char *query, unsigned flags, size_t
 		return 0;	/* nothing to look for finds nothing */
 	if (r < 0)
 		return r;
-	st = store_stmt(s, flags & STORE_INDEX_SNIPPET ? STMT_INDEX_QUERY_SNIPPET : STMT_INDEX_QUERY);
+	st = store_stmt(s, job_id > 0 ? STMT_INDEX_QUERY_JOB :
+	    snippet ? STMT_INDEX_QUERY_SNIPPET : STMT_INDEX_QUERY);
 	if (st == NULL) {
 		free(match);
 		return -EIO;
 	}
 	r = store_bind_text(st, ":match", match);
+	if (r == 0)
+		r = job_id > 0 ? store_bind_int(st, ":job", job_id) : store_bind_int(st, ":owner", owner);
 	/* Per document, rows of documents already given are skipped: the
 	 * scan goes on past limit, up to a bound. */
 	if (r == 0)
@@ -491,7 +593,8 @@ int store_index_query(struct store *s, const char *query, unsigned flags, size_t
 			.kind = index_col(st, 8),
 			.title = index_col(st, 9),
 			.score = sqlite3_column_double(st, 10),
-			.snippet = flags & STORE_INDEX_SNIPPET ? index_col(st, 11) : NULL,
+			.snippet = snippet ? index_col(st, 11) : NULL,
+			.text_hash = job_id > 0 ? index_col(st, 11) : NULL,
 		};
 
 		if (per_doc && index_seen_add(&seen, h.doc_id))
@@ -508,4 +611,87 @@ out:
 	free(seen.slot);
 	free(match);
 	return r < 0 ? r : 0;
+}
+
+int store_index_query(struct store *s, const char *query, unsigned flags, size_t limit,
+    store_index_fn fn, void *userdata)
+{
+	return index_query_run(s, 0, 0, query, flags, limit, fn, userdata);
+}
+
+int store_index_query_owner(struct store *s, uid_t owner, const char *query, unsigned flags,
+    size_t limit, store_index_fn fn, void *userdata)
+{
+	if (owner == (uid_t)-1)
+		return -EINVAL;
+	return index_query_run(s, (int64_t)owner, 0, query, flags, limit, fn, userdata);
+}
+
+int store_index_query_job(struct store *s, int64_t job_id, const char *query, unsigned flags,
+    size_t limit, store_index_fn fn, void *userdata)
+{
+	if (job_id <= 0)
+		return -EINVAL;
+	return index_query_run(s, 0, job_id, query, flags, limit, fn, userdata);
+}
+
+int store_index_local_text(struct store *s, uid_t owner, const char *key, size_t max,
+    char **ret_title, char **ret_text, size_t *ret_len)
+{
+	sqlite3_stmt *st;
+	char *title = NULL, *text = NULL;
+	int64_t doc = 0, bytes = 0;
+	int rc, r;
+
+	if (s == NULL || key == NULL || ret_title == NULL || ret_text == NULL || ret_len == NULL)
+		return -EINVAL;
+	st = store_stmt(s, STMT_INDEX_LOCAL_GET);
+	if (st == NULL)
+		return -EIO;
+	r = store_bind_text(st, ":key", key);
+	if (r == 0)
+		r = store_bind_int(st, ":owner", (int64_t)owner);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		doc = sqlite3_column_int64(st, 0);
+		title = xstrdup(index_col(st, 1));
+		bytes = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+	if (bytes < 0 || (uint64_t)bytes > max) {
+		free(title);
+		return bytes < 0 ? -EBADMSG : -EFBIG;
+	}
+	text = xmalloc((size_t)bytes + 1);
+	memset(text, '\n', (size_t)bytes);
+	text[bytes] = '\0';
+	st = store_stmt(s, STMT_INDEX_PASSAGES);
+	r = st ? store_bind_int(st, ":doc", doc) : -EIO;
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t a = sqlite3_column_int64(st, 0), b = sqlite3_column_int64(st, 1);
+		const void *t = sqlite3_column_text(st, 2);
+
+		/* The offsets were checked when stored; a row that disagrees is corrupt. */
+		if (a < 0 || b <= a || b > bytes || sqlite3_column_bytes(st, 2) != b - a || t == NULL)
+			r = -EBADMSG;
+		else
+			memcpy(text + a, t, (size_t)(b - a));
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_errno(rc);
+	if (st)
+		sqlite3_reset(st);
+	if (r < 0) {
+		free(title);
+		free(text);
+		return r;
+	}
+	*ret_title = title;
+	*ret_text = text;
+	*ret_len = (size_t)bytes;
+	return 0;
 }

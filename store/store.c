@@ -116,7 +116,35 @@ static const char *const store_migrations[] = {
 	"CREATE VIRTUAL TABLE passages_fts USING fts5(title, heading, text,"
 	"  content = 'passages_content', content_rowid = 'id',"
 	"  tokenize = 'porter unicode61 remove_diacritics 2');",
-	/* 4: what a research job found, derived from its effects and written
+	/* 4 (retrieval): documents get an owner (the uid that indexed them;
+	 * 0, root's, are shared with everyone), keys are unique per owner, and
+	 * a third kind, 'text': a job's extracted text keyed by its hash
+	 * ("text:HEX"), immutable, which a job reaches through its stored
+	 * doc.text effects. The table is rebuilt with the same ids, so
+	 * passages and passages_fts stay valid (foreign keys are off while
+	 * migrating, see store_migrate). Documents indexed before this
+	 * migration become shared: nothing says who indexed them. */
+	"DROP VIEW passages_content;"
+	"CREATE TABLE index_docs_new ("
+	"  id INTEGER PRIMARY KEY,"
+	"  owner INTEGER NOT NULL DEFAULT 0,"
+	"  key TEXT NOT NULL,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('web','local','text')),"
+	"  title TEXT NOT NULL,"
+	"  hash BLOB NOT NULL CHECK (length(hash) = 32),"
+	"  bytes INTEGER NOT NULL,"
+	"  passages INTEGER NOT NULL,"
+	"  indexed INTEGER NOT NULL,"
+	"  UNIQUE (owner, key)"
+	");"
+	"INSERT INTO index_docs_new (id, owner, key, kind, title, hash, bytes, passages, indexed)"
+	"  SELECT id, 0, key, kind, title, hash, bytes, passages, indexed FROM index_docs;"
+	"DROP TABLE index_docs;"
+	"ALTER TABLE index_docs_new RENAME TO index_docs;"
+	"CREATE VIEW passages_content AS"
+	"  SELECT p.id AS id, d.title AS title, p.heading AS heading, p.text AS text"
+	"  FROM passages p JOIN index_docs d ON d.id = p.doc_id;",
+	/* 5: what a research job found, derived from its effects and written
 	 * again whole (the same rows) whenever it is replayed */
 	"CREATE TABLE job_questions ("
 	"  job_id INTEGER NOT NULL REFERENCES jobs(id),"
@@ -154,6 +182,15 @@ static const char *const store_migrations[] = {
 };
 
 #define STORE_MIGRATIONS ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
+
+/* The ranking function of every index query: BM25 over (title, heading,
+ * text). */
+#define INDEX_RANK "'bm25(4.0, 2.0, 1.0)'"
+#define INDEX_QUERY_FROM \
+	" FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid" \
+	" JOIN index_docs d ON d.id = p.doc_id" \
+	" WHERE passages_fts MATCH :match AND passages_fts.rank MATCH " INDEX_RANK \
+	" AND (d.kind = 'web' OR (d.kind = 'local' AND d.owner IN (0, :owner)))"
 
 static const char *const store_sql[_STMT_MAX] = {
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -248,11 +285,12 @@ static const char *const store_sql[_STMT_MAX] = {
 	[STMT_SNAPSHOT_GET] = "SELECT bytes, encoding, data FROM snapshots WHERE hash = :hash",
 	[STMT_SNAPSHOT_EXISTS] = "SELECT 1 FROM snapshots WHERE hash = :hash",
 	[STMT_SOURCE_COUNT] = "SELECT count(*), (SELECT count(*) FROM snapshots) FROM sources",
-	[STMT_INDEX_DOC_GET] = "SELECT id, hash FROM index_docs WHERE key = :key",
+	[STMT_INDEX_DOC_GET] =
+	    "SELECT id, hash, kind FROM index_docs WHERE owner = :owner AND key = :key",
 	[STMT_INDEX_DOC_PUT] =
-	    "INSERT INTO index_docs (key, kind, title, hash, bytes, passages, indexed)"
-	    " VALUES (:key, :kind, :title, :hash, :bytes, :passages, :now)"
-	    " ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, title = excluded.title,"
+	    "INSERT INTO index_docs (owner, key, kind, title, hash, bytes, passages, indexed)"
+	    " VALUES (:owner, :key, :kind, :title, :hash, :bytes, :passages, :now)"
+	    " ON CONFLICT (owner, key) DO UPDATE SET kind = excluded.kind, title = excluded.title,"
 	    " hash = excluded.hash, bytes = excluded.bytes, passages = excluded.passages,"
 	    " indexed = excluded.indexed RETURNING id",
 	[STMT_INDEX_DOC_DELETE] = "DELETE FROM index_docs WHERE id = :doc",
@@ -272,22 +310,43 @@ static const char *const store_sql[_STMT_MAX] = {
 	 * weights give nDCG@10 0.369 / MAP 0.309, these 0.371 / 0.312 (its
 	 * abstracts repeat the title in the text, which blunts it). The ORDER
 	 * BY is FTS5's own (no sort): rows stream best first and snippet()
-	 * runs only for the rows stepped to. */
+	 * runs only for the rows stepped to. A user sees the web sources, the
+	 * shared documents (owner 0) and their own; never a job's texts. */
 	[STMT_INDEX_QUERY] =
 	    "SELECT passages_fts.rowid, p.doc_id, p.seq, p.byte_start, p.byte_end, p.heading,"
 	    " p.text, d.key, d.kind, d.title, -passages_fts.rank"
-	    " FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid"
-	    " JOIN index_docs d ON d.id = p.doc_id"
-	    " WHERE passages_fts MATCH :match AND passages_fts.rank MATCH 'bm25(4.0, 2.0, 1.0)'"
+	    INDEX_QUERY_FROM
 	    " ORDER BY passages_fts.rank LIMIT :limit",
 	[STMT_INDEX_QUERY_SNIPPET] =
 	    "SELECT passages_fts.rowid, p.doc_id, p.seq, p.byte_start, p.byte_end, p.heading,"
 	    " p.text, d.key, d.kind, d.title, -passages_fts.rank,"
 	    " snippet(passages_fts, 2, '', '', '…', 24)"
-	    " FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid"
-	    " JOIN index_docs d ON d.id = p.doc_id"
-	    " WHERE passages_fts MATCH :match AND passages_fts.rank MATCH 'bm25(4.0, 2.0, 1.0)'"
+	    INDEX_QUERY_FROM
 	    " ORDER BY passages_fts.rank LIMIT :limit",
+	/* A job's documents are the texts its stored doc.text effects name:
+	 * derived from what is durable, so a job shares nothing mutable with
+	 * another, and a result shared between jobs in flight (one execution,
+	 * one stored row per job) links every one of them. The same text read
+	 * from two URLs counts once, under the smaller URL. Ties in score go
+	 * by text hash, then offset: a fixed order. */
+	[STMT_INDEX_QUERY_JOB] =
+	    "WITH jd (th, url) AS (SELECT json_extract(result, '$.text_hash'),"
+	    "   min(coalesce(json_extract(request, '$.url'), json_extract(request, '$.local')))"
+	    "   FROM effects WHERE job_id = :job AND kind = 'doc.text'"
+	    "   AND json_extract(result, '$.text_hash') IS NOT NULL GROUP BY 1),"
+	    " jdoc (doc_id, th, url) AS (SELECT d.id, jd.th, jd.url FROM jd"
+	    "   JOIN index_docs d ON d.owner = 0 AND d.key = 'text:' || jd.th)"
+	    " SELECT passages_fts.rowid, p.doc_id, p.seq, p.byte_start, p.byte_end, p.heading,"
+	    " p.text, jdoc.url, d.kind, d.title, -passages_fts.rank, jdoc.th"
+	    " FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid"
+	    " JOIN jdoc ON jdoc.doc_id = p.doc_id JOIN index_docs d ON d.id = p.doc_id"
+	    " WHERE passages_fts MATCH :match AND passages_fts.rank MATCH " INDEX_RANK
+	    " ORDER BY passages_fts.rank, jdoc.th, p.byte_start LIMIT :limit",
+	[STMT_INDEX_LOCAL_GET] =
+	    "SELECT id, title, bytes FROM index_docs WHERE kind = 'local' AND key = :key"
+	    " AND owner IN (0, :owner) ORDER BY owner = :owner DESC LIMIT 1",
+	[STMT_INDEX_PASSAGES] =
+	    "SELECT byte_start, byte_end, text FROM passages WHERE doc_id = :doc ORDER BY seq",
 	[STMT_INDEX_COUNT] =
 	    "SELECT (SELECT count(*) FROM index_docs), (SELECT count(*) FROM passages)",
 	[STMT_INDEX_CHECK] =
@@ -400,7 +459,24 @@ int store_schema_version(struct store *s, int *ret)
 	return rc == SQLITE_ROW ? 0 : store_errno(rc);
 }
 
+/* Foreign keys are off while migrating (the pragma is a no-op inside a
+ * transaction): a migration that rebuilds a parent table, as 4 does with
+ * index_docs, must be able to drop the old one. */
+static int store_migrate_txn(struct store *s);
+
 static int store_migrate(struct store *s)
+{
+	int r, k;
+
+	r = store_exec(s, "PRAGMA foreign_keys = OFF");
+	if (r < 0)
+		return r;
+	r = store_migrate_txn(s);
+	k = store_exec(s, "PRAGMA foreign_keys = ON");
+	return r < 0 ? r : k;
+}
+
+static int store_migrate_txn(struct store *s)
 {
 	char sql[64];
 	int version, r;

@@ -158,20 +158,23 @@ int store_snapshot_get(struct store *s, const uint8_t hash[HASH_BYTES], size_t m
 bool store_snapshot_exists(struct store *s, const uint8_t hash[HASH_BYTES]);
 
 /* The full-text index (store-index.c): documents, either web sources keyed
- * by canonical URL or the user's files keyed by file:// URL, split into
+ * by canonical URL, the user's files keyed by file:// URL (owned by the uid
+ * that indexed them; root's, owner 0, are shared), or a job's extracted
+ * texts keyed by "text:" and their hash (see store_index_query_job), split into
  * passages with their byte offsets in the document's text; FTS5 with
  * porter stemming over unicode61 without diacritics, BM25 with the title
  * weighted above headings above text. */
 #define STORE_INDEX_MAX_KEY	4096
 #define STORE_INDEX_MAX_PASSAGES	100000
-#define STORE_INDEX_MAX_QUERY	1024	/* bytes of a user query */
-#define STORE_INDEX_MAX_TERMS	128	/* distinct terms of a user query */
+#define STORE_INDEX_MAX_QUERY	(64 * 1024)	/* bytes of a query */
+#define STORE_INDEX_MAX_TERMS	128	/* distinct terms kept of a query */
 #define STORE_INDEX_MAX_LIMIT	10000	/* results of one query */
 #define STORE_INDEX_MAX_SCAN	200000	/* passages looked at per query */
 
 struct store_index_doc {
-	const char *key;	/* canonical URL or file:// URL */
-	const char *kind;	/* "web" or "local" */
+	uid_t owner;		/* 0 for "web" and "text" */
+	const char *key;	/* canonical URL, file:// URL or "text:HEX" */
+	const char *kind;	/* "web", "local" or "text" */
 	const char *title;	/* "" when none */
 	const char *text;	/* the passages' offsets point into it */
 	size_t text_len;
@@ -184,14 +187,21 @@ struct store_passage {
 };
 
 /* Replace the document's passages (in order, non-overlapping, inside the
- * text) in one transaction; when title and text hash as they did last
- * time nothing is written and *ret_unchanged is true. -EINVAL for bad
- * arguments or offsets, -E2BIG over the caps. */
+ * text) in one transaction; keys are per owner. When title and text hash
+ * as they did last time nothing is written and *ret_unchanged is true; so
+ * too for any "text" document already there, which never changes once
+ * indexed. -EINVAL for bad arguments or offsets, -E2BIG over the caps. */
 int store_index_put(struct store *s, const struct store_index_doc *doc,
     const struct store_passage *p, size_t n, int64_t now_ms, int64_t *ret_id,
     bool *ret_unchanged);
-/* Remove a document and its passages; -ENOENT when absent. */
-int store_index_delete(struct store *s, const char *key);
+/* Remove owner's document and its passages; -ENOENT when absent. */
+int store_index_delete(struct store *s, uid_t owner, const char *key);
+/* The text of the local document key as owner sees it (their own, else
+ * the shared one), rebuilt from its passages at their offsets with '\n'
+ * in the gaps (whitespace only, by chunk.h's contract); NUL-terminated.
+ * -ENOENT, -EFBIG over max. */
+int store_index_local_text(struct store *s, uid_t owner, const char *key, size_t max,
+    char **ret_title, char **ret_text, size_t *ret_len);
 int store_index_count(struct store *s, int64_t *ret_docs, int64_t *ret_passages);
 /* FTS5's integrity check of passages_fts against the passages; -EBADMSG
  * when they disagree. */
@@ -208,9 +218,10 @@ enum {
 
 /* The safe FTS5 expression for a user's query: each distinct run of
  * letters and digits quoted, OR-ed; English stopwords dropped when other
- * terms remain (unless STORE_INDEX_ALL_TERMS). -ENODATA when there is no
- * term, -EINVAL for invalid UTF-8, -E2BIG over STORE_INDEX_MAX_QUERY or
- * STORE_INDEX_MAX_TERMS. */
+ * terms remain (unless STORE_INDEX_ALL_TERMS); past STORE_INDEX_MAX_TERMS
+ * distinct terms, the most informative ones (longer, with digits or
+ * capitals, repeated), deterministically. -ENODATA when there is no term,
+ * -EINVAL for invalid UTF-8, -E2BIG over STORE_INDEX_MAX_QUERY. */
 int store_index_match(const char *query, unsigned flags, char **ret);
 
 struct store_index_hit {
@@ -218,6 +229,7 @@ struct store_index_hit {
 	int64_t start, end;		/* of the passage in the document's text */
 	const char *key, *kind, *title, *heading, *text;
 	const char *snippet;		/* NULL unless asked for */
+	const char *text_hash;		/* job queries: hex hash of the text; else NULL */
 	double score;			/* BM25, higher is better */
 };
 
@@ -225,8 +237,18 @@ struct store_index_hit {
  * return from fn stops and is returned, a positive one stops with 0. */
 typedef int (*store_index_fn)(const struct store_index_hit *h, void *userdata);
 /* The best limit passages for a user query (any text; it is made safe
- * with store_index_match); a query without terms finds nothing. */
+ * with store_index_match) among the web sources and the shared local
+ * documents; a query without terms finds nothing. */
 int store_index_query(struct store *s, const char *query, unsigned flags, size_t limit,
     store_index_fn fn, void *userdata);
+/* The same, and owner's own local documents too. */
+int store_index_query_owner(struct store *s, uid_t owner, const char *query, unsigned flags,
+    size_t limit, store_index_fn fn, void *userdata);
+/* The best passages of job_id's own texts only: those its stored "doc.text"
+ * effects name. hit->key is the URL the text was read from (the smallest
+ * when several gave the same text), hit->text_hash the text's hash; best
+ * score first, then text_hash, then start. No snippets. */
+int store_index_query_job(struct store *s, int64_t job_id, const char *query, unsigned flags,
+    size_t limit, store_index_fn fn, void *userdata);
 
 #endif

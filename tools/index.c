@@ -20,8 +20,16 @@
 int index_add(struct store *s, const char *key, const char *kind, const char *title,
     const char *text, size_t len, int64_t now_ms, size_t *ret_passages, bool *ret_unchanged)
 {
+	return index_add_owned(s, 0, key, kind, title, text, len, now_ms, ret_passages,
+	    ret_unchanged);
+}
+
+int index_add_owned(struct store *s, uid_t owner, const char *key, const char *kind,
+    const char *title, const char *text, size_t len, int64_t now_ms, size_t *ret_passages,
+    bool *ret_unchanged)
+{
 	struct store_index_doc doc = {
-		.key = key, .kind = kind, .title = title ? title : "", .text = text, .text_len = len,
+		.owner = owner, .key = key, .kind = kind, .title = title ? title : "", .text = text, .text_len = len,
 	};
 	struct store_passage *p = NULL;
 	struct chunk *c = NULL;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "store.h"
 
@@ -26,10 +27,29 @@
 int index_add(struct store *s, const char *key, const char *kind, const char *title,
     const char *text, size_t len, int64_t now_ms, size_t *ret_passages, bool *ret_unchanged);
 
+/* The same for a document of owner's (a "local" one: others see it only
+ * when owner is 0, root's, shared). */
+int index_add_owned(struct store *s, uid_t owner, const char *key, const char *kind,
+    const char *title, const char *text, size_t len, int64_t now_ms, size_t *ret_passages,
+    bool *ret_unchanged);
+
 /* The best passages for a user's query, any text (store_index_query):
  * flags are STORE_INDEX_PER_DOC and STORE_INDEX_SNIPPET. */
 int index_query(struct store *s, const char *query, size_t limit, unsigned flags,
     store_index_fn fn, void *userdata);
+
+#define INDEX_QUERY_EFFECT_KIND	"index.query"
+#define INDEX_QUERY_MAX_LIMIT	1000	/* hits of one index.query */
+
+struct effects;
+
+/* Register the "index.query" executor (index-effect.c). Request: {"job": N
+ * (the job running it: a job reads only its own texts), "q": str, "limit":
+ * N (default 10), "set": str (opaque, the caller's: it makes the key change
+ * when what the caller knows was indexed changes)}. Result: {"hits": [{"url",
+ * "text_hash", "start", "end", "score"}]}, best score first, then
+ * text_hash, then start. */
+int index_register(struct effects *e, struct store *s);
 
 enum index_file_status {
 	INDEX_FILE_ADDED,

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "buf.h"
 #include "hash.h"
 #include "index.h"
 #include "store.h"
@@ -193,6 +194,55 @@ static void test_hostile_queries(void **state)
 	hits_free(&r);
 }
 
+/* A 10 KiB query of ~400 distinct words (a planner's claim or passage)
+ * is not refused: it keeps 128 terms, the informative ones among them. */
+static void test_long_query(void **state)
+{
+	struct fixture *f = *state;
+	struct hits r = { 0 };
+	unsigned seed = 12345;
+	size_t ors = 0;
+	struct buf q;
+	char *m = NULL, *m2 = NULL;
+
+	add(f->s, "https://hyper.example/", "Reentry", "Hypervelocity impact of the X15 on thin plates.");
+	add(f->s, "https://other.example/", "Other", "A short page about cats and tea and small words.");
+	buf_init(&q, 16 * 1024);
+	buf_puts(&q, "The Hypervelocity question: ");
+	while (q.len < 10 * 1024) {
+		char w[8];
+		int l = 3 + (int)((seed >> 16) % 3);	/* short lowercase words */
+
+		for (int k = 0; k < l; k++) {
+			seed = seed * 1103515245u + 12345u;
+			w[k] = (char)('a' + (seed >> 16) % 26);
+		}
+		w[l] = '\0';
+		buf_puts(&q, w);
+		buf_puts(&q, q.len % 7 == 0 ? ". " : " ");
+		if (q.len > 3000 && q.len < 3010)
+			buf_puts(&q, "X15 hypervelocity ");
+	}
+	assert_true(q.len >= 10 * 1024 && q.len < STORE_INDEX_MAX_QUERY);
+	assert_int_equal(store_index_match(q.data, 0, &m), 0);
+	for (const char *p = m; (p = strstr(p, " OR ")) != NULL; p += 4)
+		ors++;
+	assert_int_equal(ors + 1, STORE_INDEX_MAX_TERMS);
+	assert_non_null(strstr(m, "\"Hypervelocity\""));
+	assert_non_null(strstr(m, "\"X15\""));
+	assert_null(strstr(m, "\"The\""));
+	/* the same query, the same terms */
+	assert_int_equal(store_index_match(q.data, 0, &m2), 0);
+	assert_string_equal(m, m2);
+	assert_int_equal(query(f->s, q.data, 0, &r), 0);
+	assert_true(r.n >= 1);
+	assert_string_equal(r.key[0], "https://hyper.example/");
+	free(m);
+	free(m2);
+	buf_free(&q);
+	hits_free(&r);
+}
+
 static void test_reindex(void **state)
 {
 	struct fixture *f = *state;
@@ -235,8 +285,8 @@ static void test_reindex(void **state)
 	assert_int_equal(n, 0);
 	assert_int_equal(query(f->s, "gamma", 0, &r), 0);
 	assert_int_equal(r.n, 0);
-	assert_int_equal(store_index_delete(f->s, "file:///tmp/x.md"), 0);
-	assert_int_equal(store_index_delete(f->s, "file:///tmp/x.md"), -ENOENT);
+	assert_int_equal(store_index_delete(f->s, 0, "file:///tmp/x.md"), 0);
+	assert_int_equal(store_index_delete(f->s, 0, "file:///tmp/x.md"), -ENOENT);
 	assert_int_equal(store_index_count(f->s, &docs, &passages), 0);
 	assert_int_equal(docs, 1);
 	assert_int_equal(passages, 1);
@@ -259,7 +309,7 @@ static void test_reindex(void **state)
 		assert_int_equal(store_index_put(f->s, &d, overlap, 2, 5, NULL, NULL), -EINVAL);
 		assert_int_equal(store_index_put(f->s, &d, outside, 1, 5, NULL, NULL), -EINVAL);
 	}
-	assert_int_equal(store_index_delete(f->s, "https://none.example/"), -ENOENT);
+	assert_int_equal(store_index_delete(f->s, 0, "https://none.example/"), -ENOENT);
 	assert_int_equal(store_commit(f->s), 0);
 	assert_int_equal(query(f->s, "outer", 0, &r), 0);
 	assert_int_equal(r.n, 1);
@@ -439,6 +489,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stemming_diacritics, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_title_weighting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_queries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reindex, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offsets_snippets_per_doc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_dir, setup, teardown),
