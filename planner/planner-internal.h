@@ -140,7 +140,7 @@ struct planner {
 	int64_t tokens, prompt_tokens, completion_tokens;
 	int64_t fetches, model_calls, model_errors, searches;
 	size_t rejected_not_found, rejected_short, rejected_other;
-	size_t dropped_queries, dropped_urls;
+	size_t dropped_queries, dropped_urls, duplicates;
 	char *model, *endpoint;
 
 	/* writing */

@@ -431,7 +431,7 @@ static void build(struct planner *p)
 	case PL_END:
 		add_req(p, "clock.now", json_pack("{s:s, s:i}", "for",
 		    p->phase == PL_START ? "start" : p->phase == PL_END ? "end" : "round",
-		    p->phase == PL_CLOCK ? p->round : 0), p->phase, 0, 0, 0);
+		    "round", p->phase == PL_CLOCK ? p->round : 0), p->phase, 0, 0, 0);
 		break;
 	case PL_BRIEF:
 		add_req(p, "llm.chat", pl_call_brief(p), PL_BRIEF, 0, 0, 0);
@@ -715,6 +715,15 @@ static void apply_text(struct planner *p, int si, int r, const json_t *res)
 	s->state = PLS_TEXT;
 }
 
+static bool finding_known(const struct planner *p, int si, size_t start, size_t end)
+{
+	for (size_t i = 0; i < p->nf; i++)
+		if (p->f[i].verified && p->f[i].source == si && p->f[i].start == start &&
+		    p->f[i].end == end)
+			return true;
+	return false;
+}
+
 static void apply_read(struct planner *p, int qi, int si, const json_t *v)
 {
 	struct pl_source *s = &p->s[si];
@@ -736,6 +745,14 @@ static void apply_read(struct planner *p, int qi, int si, const json_t *v)
 		    .claim = pl_strdup_capped(claim, PL_MAX_STR),
 		    .quote = pl_strdup_capped(quote, PL_MAX_QUOTE) };
 		r = quote_find(s->text, s->len, nf->quote, strlen(nf->quote), &start, &end);
+		if (r == 0 && finding_known(p, si, start, end)) {
+			/* The same quote read again (for another sub-question):
+			 * one finding is enough. */
+			free(nf->claim);
+			free(nf->quote);
+			p->duplicates++;
+			continue;
+		}
 		if (r == 0) {
 			nf->verified = true;
 			nf->start = start;

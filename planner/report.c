@@ -163,7 +163,7 @@ static void put_sentence(struct planner *p, struct buf *b, struct pl_sentence *s
 		if (dup)
 			continue;
 		seen[nseen++] = src->cite;
-		buf_printf(b, " [%d]", src->cite);
+		buf_printf(b, nseen == 1 ? " [%d]" : "[%d]", src->cite);
 	}
 	buf_putc(b, len > 0 && b->len < len ? '.' : '.');
 	buf_putc(b, ' ');
