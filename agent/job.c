@@ -284,6 +284,10 @@ void jobs_schedule(struct jobs *j)
 		 * of other kinds wait without costing a look. */
 		n = 0;
 		for (size_t k = 0; k < j->nrunners; k++) {
+			const char *why = NULL;
+
+			if (j->runners[k].ready && !j->runners[k].ready(&why, j->runners[k].userdata))
+				continue;
 			r = store_job_ids(j->d->store, JOB_QUEUED, j->runners[k].kind, ids + n,
 			    free_slots, &got);
 			if (r < 0) {
@@ -310,6 +314,16 @@ void jobs_schedule(struct jobs *j)
 	}
 out:
 	j->scheduling = false;
+}
+
+const char *jobs_waiting_for(struct jobs *j, const char *kind)
+{
+	const struct job_runner *runner = jobs_runner(j, kind);
+	const char *why = NULL;
+
+	if (runner == NULL || runner->ready == NULL || runner->ready(&why, runner->userdata))
+		return NULL;
+	return why ? why : "waiting for what its kind needs";
 }
 
 int jobs_recover(struct jobs *j)

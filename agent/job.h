@@ -30,6 +30,10 @@ struct job_runner {
 	/* Check a submission's options for this kind; write a sentence into
 	 * err and return -EINVAL if they are wrong. May be NULL. */
 	int (*check)(const json_t *options, char *err, size_t errlen, void *userdata);
+	/* Can jobs of this kind start now? NULL: always. When not, *why (may
+	 * stay NULL) says what they wait for; the runner calls jobs_schedule
+	 * once they can. */
+	bool (*ready)(const char **why, void *userdata);
 	void *userdata;
 };
 
@@ -48,6 +52,10 @@ void jobs_shutdown(struct jobs *j);
  * reload). */
 void jobs_schedule(struct jobs *j);
 unsigned jobs_running(const struct jobs *j);
+
+/* Why queued jobs of kind cannot start now (their runner is not ready),
+ * or NULL. */
+const char *jobs_waiting_for(struct jobs *j, const char *kind);
 
 /* Validate options against the kind and the [budget] defaults; on success
  * *ret gets the effective options (new reference). */

@@ -157,6 +157,7 @@ static void daemon_finish_stop(struct daemon *d)
 	jobs_shutdown(d->jobs);
 	d->spawn = spawn_free(d->spawn);
 	tools_unregister(d);
+	research_unregister();
 	notify_watchdog_stop();
 	uv_walk(d->loop, daemon_close_handle, NULL);
 }

@@ -552,6 +552,34 @@ int research_finish(struct job_run *run)
 	return 0;
 }
 
+/* Research jobs start only while a model endpoint answers; until then
+ * they stay queued and say so. */
+static uv_timer_t research_probe_timer;
+static bool research_probe_live, research_was_ready;
+
+static bool research_ready(const char **why, void *userdata)
+{
+	struct daemon *d = userdata;
+
+	if (d->llm && llm_pool_reachable(d->llm))
+		return true;
+	*why = d->llm ? "waiting for a model endpoint: none of [llm] url answers yet" :
+	    "waiting for a model endpoint: none is configured ([llm] url)";
+	return false;
+}
+
+static void research_probe_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	bool ready = d->llm && llm_pool_reachable(d->llm);
+
+	if (!ready && d->llm)
+		llm_pool_probe(d->llm);
+	else if (ready && !research_was_ready)
+		jobs_schedule(d->jobs);
+	research_was_ready = ready;
+}
+
 static int research_check(const json_t *options, char *err, size_t errlen, void *userdata)
 {
 	const char *key;
@@ -597,11 +625,34 @@ int research_register(struct daemon *d)
 		.start = research_start,
 		.stop = research_stop,
 		.check = research_check,
+		.ready = research_ready,
 	};
+	struct job_runner reg = runner;
 	int r;
 
+	reg.userdata = d;
 	r = effects_register(d->effects, &decision_kind);
 	if (r < 0)
 		return r;
-	return jobs_register_runner(d->jobs, &runner);
+	r = jobs_register_runner(d->jobs, &reg);
+	if (r < 0)
+		return r;
+	if (!research_probe_live) {
+		uv_timer_init(d->loop, &research_probe_timer);
+		research_probe_timer.data = d;
+		research_probe_live = true;
+		/* The first look comes soon after start-up, then every 2 s. */
+		uv_timer_start(&research_probe_timer, research_probe_cb, 500, 2000);
+		uv_unref((uv_handle_t *)&research_probe_timer);
+	}
+	return 0;
+}
+
+void research_unregister(void)
+{
+	if (research_probe_live) {
+		uv_timer_stop(&research_probe_timer);
+		uv_close((uv_handle_t *)&research_probe_timer, NULL);
+		research_probe_live = false;
+	}
 }

@@ -36,6 +36,7 @@ struct llm_endpoint {
 	bool discovered;	/* the server told us */
 	bool disc_running;
 	bool disc_unreachable;	/* the last discovery could not connect */
+	bool disc_answered;	/* some discovery connected, once */
 	int disc_stage;
 	struct http_request *disc_req;
 	/* breaker */
@@ -281,6 +282,7 @@ static void disc_done(struct http_request *req, struct http_response *resp, void
 
 	ep->disc_req = NULL;
 	ep->disc_unreachable = resp->error < 0;
+	ep->disc_answered = ep->disc_answered || resp->error == 0;
 	if (resp->error == 0 && resp->status == 200 &&
 	    disc_parse(ep, ep->disc_stage, resp->body.data, resp->body.len)) {
 		ep->discovered = true;
@@ -1009,6 +1011,27 @@ int64_t llm_pool_context(const struct llm_pool *p)
 		if (p->eps[i].n_ctx > 0 && (n == 0 || p->eps[i].n_ctx < n))
 			n = p->eps[i].n_ctx;
 	return n;
+}
+
+bool llm_pool_reachable(const struct llm_pool *p)
+{
+	for (unsigned i = 0; i < p->neps; i++) {
+		const struct llm_endpoint *ep = &p->eps[i];
+
+		if (ep->breaker == LLM_BREAKER_OPEN)
+			continue;
+		if (p->o.no_discovery || ep->discovered ||
+		    (ep->disc_answered && !ep->disc_unreachable))
+			return true;
+	}
+	return false;
+}
+
+void llm_pool_probe(struct llm_pool *p)
+{
+	for (unsigned i = 0; i < p->neps; i++)
+		if (!p->eps[i].discovered)
+			disc_start(&p->eps[i]);
 }
 
 bool llm_pool_ready(const struct llm_pool *p)

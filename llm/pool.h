@@ -52,6 +52,10 @@ int llm_pool_new(struct uv_loop_s *loop, struct http *http, const struct llm_poo
 struct llm_pool *llm_pool_free(struct llm_pool *p);	/* not from a done callback */
 /* True once every endpoint's discovery has ended (ok or not). */
 bool llm_pool_ready(const struct llm_pool *p);
+/* Has some endpoint answered (discovery connected, breaker not open)? */
+bool llm_pool_reachable(const struct llm_pool *p);
+/* Run discovery again on the endpoints that never told us what they are. */
+void llm_pool_probe(struct llm_pool *p);
 
 struct llm_request {
 	int64_t job_id;
