@@ -1,15 +1,20 @@
-/* The socket ops: one table of {name, handler}; names and arguments are
- * checked by common/protocol.c before a handler runs. */
+/* The socket ops: one array of handlers indexed by the protocol's op enum;
+ * names and arguments are checked by common/protocol.c before a handler runs. */
 #ifndef RESEARCHD_OPS_H
 #define RESEARCHD_OPS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "protocol.h"
 
 struct client;
 struct protocol_request;
 
 void ops_dispatch(struct client *c, struct protocol_request *req);
+/* Whether the daemon has a handler for the op. */
+bool ops_handled(enum protocol_op_id id);
 
 struct store_job;
 /* The job named by the request's "job", if it exists and the client may
