@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "extract.h"
-#include "index.h"
 #include "research.h"
 #include "str.h"
+#include "walk.h"
 #include "xmalloc.h"
 
 static json_t *cli_json_str(const char *s)
@@ -251,14 +251,14 @@ static int cli_index_sink(const char *key, const char *title, const char *text, 
 	return 0;
 }
 
-static void cli_index_report(const char *relpath, enum index_file_status status, int error,
+static void cli_index_report(const char *relpath, enum walk_status status, int error,
     size_t passages, void *userdata)
 {
 	struct cli_index *ix = userdata;
 	struct cli *cli = ix->cli;
 	json_t *o;
 
-	if (status == INDEX_FILE_FAILED)
+	if (status == WALK_FILE_FAILED)
 		ix->failed++;
 	if (cli->json) {
 		static const char *const names[] = { "added", "unchanged", "too_big", "binary", "failed" };
@@ -274,19 +274,19 @@ static void cli_index_report(const char *relpath, enum index_file_status status,
 		return;
 	}
 	switch (status) {
-	case INDEX_FILE_ADDED:
+	case WALK_FILE_ADDED:
 		printf("added      %s (%zu passages)\n", cli_esc(cli, relpath), passages);
 		break;
-	case INDEX_FILE_UNCHANGED:
+	case WALK_FILE_UNCHANGED:
 		printf("unchanged  %s\n", cli_esc(cli, relpath));
 		break;
-	case INDEX_FILE_TOO_BIG:
+	case WALK_FILE_TOO_BIG:
 		printf("too big    %s\n", cli_esc(cli, relpath));
 		break;
-	case INDEX_FILE_BINARY:
+	case WALK_FILE_BINARY:
 		printf("binary     %s\n", cli_esc(cli, relpath));
 		break;
-	case INDEX_FILE_FAILED:
+	case WALK_FILE_FAILED:
 		printf("failed     %s: %s\n", cli_esc(cli, relpath),
 		    error == -E2BIG ? "too large for one request" : strerror(-error));
 		break;
@@ -296,11 +296,11 @@ static void cli_index_report(const char *relpath, enum index_file_status status,
 int cli_cmd_index(struct cli *cli, int argc, char **argv)
 {
 	struct cli_index ix = { .cli = cli };
-	struct index_dir_options opt = {
+	struct walk_options opt = {
 		.fn = cli_index_report, .userdata = &ix,
 		.sink = cli_index_sink, .sink_userdata = &ix,
 	};
-	struct index_dir_stats st = { 0 };
+	struct walk_stats st = { 0 };
 	int r;
 
 	r = cli_args_plain(cli, argc, argv);
@@ -311,7 +311,7 @@ int cli_cmd_index(struct cli *cli, int argc, char **argv)
 	r = cli_connect(cli);
 	if (r != EXIT_OK)
 		return r;
-	r = index_dir(NULL, cli->operands[0], &opt, &st);
+	r = walk_dir(cli->operands[0], &opt, &st);
 	if (r == -ECONNRESET || r == -EPIPE)
 		return EXIT_UNREACHABLE;
 	if (r < 0) {
