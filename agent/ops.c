@@ -25,7 +25,7 @@
 
 typedef void (*op_fn)(struct client *c, struct protocol_request *req);
 
-static json_t *ops_time(int64_t ms)
+json_t *ops_time(int64_t ms)
 {
 	char s[32];
 

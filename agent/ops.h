@@ -20,6 +20,8 @@ struct store_job;
 /* The job named by the request's "job", if it exists and the client may
  * see it; otherwise the error reply is sent and NULL returned. */
 struct store_job *ops_job_get(struct client *c, struct protocol_request *req);
+/* A time for a reply: ISO 8601 UTC text, or null for 0 (not yet). */
+json_t *ops_time(int64_t ms);
 /* The end marker of a list: {"end":true,"count":N}. */
 void ops_send_end(struct client *c, json_t *id, int64_t count);
 
