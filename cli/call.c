@@ -59,7 +59,7 @@ int cli_recv(struct cli *cli, int64_t id, int timeout_ms, bool quiet_timeout, js
 }
 
 /* One request, one reply. */
-int cli_call(struct cli *cli, const json_t *req, json_t **ret)
+int cli_call_wait(struct cli *cli, const json_t *req, int timeout_ms, json_t **ret)
 {
 	int64_t id;
 	int r;
@@ -67,7 +67,12 @@ int cli_call(struct cli *cli, const json_t *req, json_t **ret)
 	r = cli_send(cli, req, &id);
 	if (r != EXIT_OK)
 		return r;
-	return cli_recv(cli, id, CLI_TIMEOUT_MS, false, ret);
+	return cli_recv(cli, id, timeout_ms, false, ret);
+}
+
+int cli_call(struct cli *cli, const json_t *req, json_t **ret)
+{
+	return cli_call_wait(cli, req, CLI_TIMEOUT_MS, ret);
 }
 
 /* A list request: send it, then gather each message's `key` object into

@@ -22,7 +22,7 @@ int cli_cmd_llm(struct cli *cli, int argc, char **argv)
 	bool show_reasoning = false, prompted = false;
 	json_t *eps, *v;
 	const char *s;
-	int64_t id, n;
+	int64_t n;
 	size_t i;
 	int c, r;
 
@@ -68,10 +68,7 @@ int cli_cmd_llm(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "llm takes no operands (use --prompt TEXT)");
 	if (json_object_get(req, "schema") && !prompted)
 		return cli_usage_error(cli, "--schema goes with --prompt");
-	r = cli_send(cli, req, &id);
-	if (r != EXIT_OK)
-		return r;
-	r = cli_recv(cli, id, prompted ? CLI_LLM_TIMEOUT_MS : CLI_TIMEOUT_MS, false, &reply);
+	r = cli_call_wait(cli, req, prompted ? CLI_LLM_TIMEOUT_MS : CLI_TIMEOUT_MS, &reply);
 	if (r != EXIT_OK)
 		return r;
 	if (cli->json) {

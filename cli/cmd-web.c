@@ -102,7 +102,6 @@ int cli_cmd_fetch(struct cli *cli, int argc, char **argv)
 	_cleanup_json_ json_t *req = NULL, *reply = NULL;
 	json_t *src, *page;
 	const char *text = NULL;
-	int64_t id;
 	int r;
 
 	r = cli_args_plain(cli, argc, argv);
@@ -111,10 +110,7 @@ int cli_cmd_fetch(struct cli *cli, int argc, char **argv)
 	if (cli->n_operands != 1)
 		return cli_usage_error(cli, "fetch takes one URL");
 	req = json_pack("{s:s, s:s}", "op", "fetch", "url", cli->operands[0]);
-	r = cli_send(cli, req, &id);
-	if (r != EXIT_OK)
-		return r;
-	r = cli_recv(cli, id, CLI_FETCH_TIMEOUT_MS, false, &reply);
+	r = cli_call_wait(cli, req, CLI_FETCH_TIMEOUT_MS, &reply);
 	if (r != EXIT_OK)
 		return r;
 	if (cli->json) {
@@ -346,7 +342,7 @@ int cli_cmd_search(struct cli *cli, int argc, char **argv)
 	_cleanup_free_ char *q = NULL;
 	json_t *results, *failed, *v;
 	size_t i, len = 0;
-	int64_t id, n;
+	int64_t n;
 	int c, r;
 
 	while ((c = cli_getopt(cli, argc, argv, "-:", longopts)) != -1) {
@@ -379,11 +375,8 @@ int cli_cmd_search(struct cli *cli, int argc, char **argv)
 		strcat(q, cli->operands[k]);
 	}
 	json_object_set_new(req, "q", json_string(q));
-	r = cli_send(cli, req, &id);
-	if (r != EXIT_OK)
-		return r;
 	/* Backends each have their own time limit; this covers them all. */
-	r = cli_recv(cli, id, CLI_FETCH_TIMEOUT_MS, false, &reply);
+	r = cli_call_wait(cli, req, CLI_FETCH_TIMEOUT_MS, &reply);
 	if (r != EXIT_OK)
 		return r;
 	if (cli->json) {

@@ -85,8 +85,9 @@ int cli_send(struct cli *cli, const json_t *req, int64_t *ret_id);
 /* One message for request id; EXIT_OK only for "ok":true. timeout_ms < 0
  * waits for ever; with quiet_timeout a timeout returns -ETIMEDOUT unreported. */
 int cli_recv(struct cli *cli, int64_t id, int timeout_ms, bool quiet_timeout, json_t **ret);
-/* One request, one reply within CLI_TIMEOUT_MS. */
+/* One request, one reply within CLI_TIMEOUT_MS, or within timeout_ms. */
 int cli_call(struct cli *cli, const json_t *req, json_t **ret);
+int cli_call_wait(struct cli *cli, const json_t *req, int timeout_ms, json_t **ret);
 /* A list request: each message's `key` object appended to `into`. */
 int cli_collect(struct cli *cli, const json_t *req, const char *key, json_t *into);
 
