@@ -520,7 +520,10 @@ static int jobs_get_state(struct jobs *j, int64_t id, enum job_state *ret)
 	return 0;
 }
 
-int jobs_cancel(struct jobs *j, int64_t id, const char *reason)
+/* Cancel or pause: stop the job's run if it has one, then record the new
+ * state; its slot goes to the next queued job. */
+static int jobs_stop(struct jobs *j, int64_t id, enum job_state to, const char *reason,
+    const char *message)
 {
 	struct job_run *run = jobs_find_run(j, id);
 	enum job_state state;
@@ -529,31 +532,23 @@ int jobs_cancel(struct jobs *j, int64_t id, const char *reason)
 	r = jobs_get_state(j, id, &state);
 	if (r < 0)
 		return r;
-	if (!job_state_change_allowed(state, JOB_CANCELLED))
+	if (!job_state_change_allowed(state, to))
 		return -EBUSY;
 	if (run)
 		jobs_run_stop(j, run);
-	r = jobs_set_state(j, id, state, JOB_CANCELLED, reason, reason);
+	r = jobs_set_state(j, id, state, to, reason, message);
 	jobs_schedule(j);
 	return r;
 }
 
+int jobs_cancel(struct jobs *j, int64_t id, const char *reason)
+{
+	return jobs_stop(j, id, JOB_CANCELLED, reason, reason);
+}
+
 int jobs_pause(struct jobs *j, int64_t id)
 {
-	struct job_run *run = jobs_find_run(j, id);
-	enum job_state state;
-	int r;
-
-	r = jobs_get_state(j, id, &state);
-	if (r < 0)
-		return r;
-	if (!job_state_change_allowed(state, JOB_PAUSED))
-		return -EBUSY;
-	if (run)
-		jobs_run_stop(j, run);
-	r = jobs_set_state(j, id, state, JOB_PAUSED, "paused by its owner", NULL);
-	jobs_schedule(j);
-	return r;
+	return jobs_stop(j, id, JOB_PAUSED, "paused by its owner", NULL);
 }
 
 int jobs_resume(struct jobs *j, int64_t id)

@@ -43,16 +43,6 @@ struct ops_fetch {
 	json_t *source;
 };
 
-static json_t *ops_web_time(int64_t ms)
-{
-	char s[32];
-
-	if (ms <= 0)
-		return json_null();
-	time_format(ms, s);
-	return json_string(s);
-}
-
 static json_t *ops_web_str(const char *s)
 {
 	return s ? json_string(s) : json_null();
@@ -205,7 +195,7 @@ static void ops_fetch_done(struct fetch_req *req, int r, const struct fetch_resu
 		json_object_set_new(f->source, "hash", json_string(hex));
 	}
 	json_object_set_new(f->source, "bytes", json_integer(res->bytes));
-	json_object_set_new(f->source, "fetched", ops_web_time(res->fetched));
+	json_object_set_new(f->source, "fetched", ops_time(res->fetched));
 	json_object_set_new(f->source, "from_cache", json_boolean(res->from_cache));
 	json_object_set_new(f->source, "revalidated", json_boolean(res->revalidated));
 	json_object_set_new(f->source, "error", ops_web_str(res->error));
@@ -585,7 +575,7 @@ static int ops_trace_one(int64_t job_id, const char *request, const char *result
 	call = json_pack("{s:o, s:o, s:I, s:o}",
 	    "request", json_loads(request, JSON_DECODE_ANY, NULL) ?: json_null(),
 	    "result", json_loads(result, JSON_DECODE_ANY, NULL) ?: json_null(),
-	    "ms", (json_int_t)ms, "time", ops_web_time(created));
+	    "ms", (json_int_t)ms, "time", ops_time(created));
 	json_object_set_new(m, "call", call);
 	ok = client_send(t->c, m);
 	json_decref(m);

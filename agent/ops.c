@@ -25,7 +25,7 @@
 
 typedef void (*op_fn)(struct client *c, struct protocol_request *req);
 
-static json_t *ops_time(int64_t ms)
+json_t *ops_time(int64_t ms)
 {
 	char s[32];
 
@@ -468,36 +468,38 @@ static void op_stats(struct client *c, struct protocol_request *req)
 	json_decref(m);
 }
 
-static const struct {
-	const char *name;
-	op_fn fn;
-} ops_table[] = {
-	{ "ping", op_ping },
-	{ "submit", op_submit },
-	{ "list", op_list },
-	{ "status", op_status },
-	{ "cancel", op_cancel },
-	{ "pause", op_pause },
-	{ "resume", op_resume },
-	{ "watch", op_watch },
-	{ "report", op_report },
-	{ "stats", op_stats },
-	{ "fetch", op_fetch },
-	{ "sources", op_sources },
-	{ "index_add", op_index_add },
-	{ "search", op_search },
-	{ "llm", op_llm },
-	{ "trace", op_trace },
+/* Indexed by the protocol's op enum; an op without an entry is answered
+ * unknown_op, and the unit tests check that none is missing. */
+static const op_fn ops_handlers[_OP_MAX] = {
+	[OP_PING] = op_ping,
+	[OP_SUBMIT] = op_submit,
+	[OP_LIST] = op_list,
+	[OP_STATUS] = op_status,
+	[OP_CANCEL] = op_cancel,
+	[OP_PAUSE] = op_pause,
+	[OP_RESUME] = op_resume,
+	[OP_WATCH] = op_watch,
+	[OP_REPORT] = op_report,
+	[OP_STATS] = op_stats,
+	[OP_FETCH] = op_fetch,
+	[OP_SOURCES] = op_sources,
+	[OP_INDEX_ADD] = op_index_add,
+	[OP_SEARCH] = op_search,
+	[OP_LLM] = op_llm,
+	[OP_TRACE] = op_trace,
 };
+
+bool ops_handled(enum protocol_op_id id)
+{
+	return (unsigned)id < _OP_MAX && ops_handlers[id] != NULL;
+}
 
 void ops_dispatch(struct client *c, struct protocol_request *req)
 {
-	for (size_t i = 0; i < sizeof(ops_table) / sizeof(ops_table[0]); i++) {
-		if (strcmp(ops_table[i].name, req->op->name) == 0) {
-			ops_table[i].fn(c, req);
-			return;
-		}
+	if (!ops_handled(req->op->id)) {
+		client_send_error(c, req->id, PROTO_E_UNKNOWN_OP, "op \"%s\" is not served by this daemon",
+		    req->op->name);
+		return;
 	}
-	client_send_error(c, req->id, PROTO_E_UNKNOWN_OP, "op \"%s\" is not served by this daemon",
-	    req->op->name);
+	ops_handlers[req->op->id](c, req);
 }

@@ -1,4 +1,4 @@
-/* bench/extract: runs tools/extract over the pages of the article
+/* bench/extract: runs extract/ over the pages of the article
  * extraction benchmark in-process, timing only extraction, and writes the
  * predictions as JSON {key: {"articleBody": text}} for the scorer. */
 #include <errno.h>

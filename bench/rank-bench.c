@@ -289,7 +289,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	/* Ours: the real path, one transaction per document as index_dir does. */
+	/* Ours: the real path, one transaction per document as the CLI's walk does. */
 	snprintf(path, sizeof(path), "%s/store.db", tmpl);
 	r = store_open(path, &s);
 	if (r < 0) {

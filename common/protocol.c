@@ -35,53 +35,53 @@ int job_state_from_string(const char *s, enum job_state *ret)
 
 #define JOB_ARG { "job", ARG_INT, 1, 1, INT64_MAX }
 
-static const struct protocol_op protocol_ops[] = {
-	{ "ping", { { 0 } } },
-	{ "submit", {
+static const struct protocol_op protocol_ops[_OP_MAX] = {
+	[OP_PING] = { OP_PING, "ping", { { 0 } } },
+	[OP_SUBMIT] = { OP_SUBMIT, "submit", {
 		{ "question", ARG_STRING, 1, 1, PROTOCOL_MAX_QUESTION },
 		{ "kind", ARG_STRING, 0, 1, 32 },
 		{ "options", ARG_OBJECT, 0, 0, 0 },
 	} },
-	{ "list", {
+	[OP_LIST] = { OP_LIST, "list", {
 		{ "state", ARG_STRING, 0, 1, 16 },
 		{ "limit", ARG_INT, 0, 1, PROTOCOL_MAX_LIST },
 		{ "all", ARG_BOOL, 0, 0, 0 },
 	} },
-	{ "status", { JOB_ARG } },
-	{ "cancel", { JOB_ARG } },
-	{ "pause", { JOB_ARG } },
-	{ "resume", { JOB_ARG } },
-	{ "watch", {
+	[OP_STATUS] = { OP_STATUS, "status", { JOB_ARG } },
+	[OP_CANCEL] = { OP_CANCEL, "cancel", { JOB_ARG } },
+	[OP_PAUSE] = { OP_PAUSE, "pause", { JOB_ARG } },
+	[OP_RESUME] = { OP_RESUME, "resume", { JOB_ARG } },
+	[OP_WATCH] = { OP_WATCH, "watch", {
 		JOB_ARG,
 		{ "since", ARG_INT, 0, 0, INT64_MAX },
 		{ "follow", ARG_BOOL, 0, 0, 0 },
 	} },
-	{ "report", {
+	[OP_REPORT] = { OP_REPORT, "report", {
 		JOB_ARG,
 		{ "format", ARG_STRING, 0, 1, 16 },
 	} },
-	{ "stats", { { 0 } } },
-	{ "fetch", {
+	[OP_STATS] = { OP_STATS, "stats", { { 0 } } },
+	[OP_FETCH] = { OP_FETCH, "fetch", {
 		{ "url", ARG_STRING, 1, 1, 8192 },
 	} },
-	{ "search", {
+	[OP_SEARCH] = { OP_SEARCH, "search", {
 		{ "q", ARG_STRING, 1, 1, 1024 },
 		{ "max_results", ARG_INT, 0, 1, 100 },
 		{ "lang", ARG_STRING, 0, 2, 16 },
 		{ "time_range", ARG_STRING, 0, 3, 5 },
 	} },
-	{ "trace", { JOB_ARG } },
-	{ "llm", {
+	[OP_TRACE] = { OP_TRACE, "trace", { JOB_ARG } },
+	[OP_LLM] = { OP_LLM, "llm", {
 		{ "prompt", ARG_STRING, 0, 1, 256 * 1024 },
 		{ "schema", ARG_OBJECT, 0, 0, 0 },
 		{ "max_tokens", ARG_INT, 0, 1, 1000000 },
 	} },
-	{ "index_add", {
+	[OP_INDEX_ADD] = { OP_INDEX_ADD, "index_add", {
 		{ "key", ARG_STRING, 1, 8, 8192 },
 		{ "title", ARG_STRING, 1, 0, 4096 },
 		{ "text", ARG_STRING, 1, 0, PROTOCOL_MAX_LINE },
 	} },
-	{ "sources", {
+	[OP_SOURCES] = { OP_SOURCES, "sources", {
 		{ "job", ARG_INT, 0, 1, INT64_MAX },
 		{ "limit", ARG_INT, 0, 1, PROTOCOL_MAX_LIST },
 		{ "all", ARG_BOOL, 0, 0, 0 },
@@ -90,10 +90,17 @@ static const struct protocol_op protocol_ops[] = {
 
 const struct protocol_op *protocol_op_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof(protocol_ops) / sizeof(protocol_ops[0]); i++)
-		if (strcmp(protocol_ops[i].name, name) == 0)
+	for (size_t i = 0; i < _OP_MAX; i++)
+		if (protocol_ops[i].name != NULL && strcmp(protocol_ops[i].name, name) == 0)
 			return &protocol_ops[i];
 	return NULL;
+}
+
+const struct protocol_op *protocol_op_get(enum protocol_op_id id)
+{
+	if ((unsigned)id >= _OP_MAX || protocol_ops[id].name == NULL)
+		return NULL;
+	return &protocol_ops[id];
 }
 
 static const char *protocol_type_name(enum protocol_arg_type t)

@@ -47,8 +47,29 @@ static inline int job_state_is_final(enum job_state s)
 	return s == JOB_DONE || s == JOB_FAILED || s == JOB_CANCELLED;
 }
 
-/* The ops and their arguments; the daemon's handler table is indexed by
- * the same names. */
+/* The ops: protocol.c's table of their arguments and the daemon's table of
+ * handlers (agent/ops.c) are both indexed by this, so an op added here
+ * without a handler or arguments fails the unit tests, not a client. */
+enum protocol_op_id {
+	OP_PING,
+	OP_SUBMIT,
+	OP_LIST,
+	OP_STATUS,
+	OP_CANCEL,
+	OP_PAUSE,
+	OP_RESUME,
+	OP_WATCH,
+	OP_REPORT,
+	OP_STATS,
+	OP_FETCH,
+	OP_SEARCH,
+	OP_TRACE,
+	OP_LLM,
+	OP_INDEX_ADD,
+	OP_SOURCES,
+	_OP_MAX,
+};
+
 enum protocol_arg_type { ARG_STRING, ARG_INT, ARG_BOOL, ARG_OBJECT };
 
 struct protocol_arg {
@@ -61,11 +82,14 @@ struct protocol_arg {
 #define PROTOCOL_MAX_ARGS 4
 
 struct protocol_op {
+	enum protocol_op_id id;
 	const char *name;
 	struct protocol_arg args[PROTOCOL_MAX_ARGS];
 };
 
 const struct protocol_op *protocol_op_find(const char *name);
+/* The op with that id; NULL for an id outside the enum. */
+const struct protocol_op *protocol_op_get(enum protocol_op_id id);
 
 /* A parsed, validated request. root owns everything. */
 struct protocol_request {

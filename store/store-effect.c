@@ -59,18 +59,14 @@ int store_effect_put(struct store *s, int64_t job_id, const uint8_t key[HASH_BYT
 int store_effect_count(struct store *s, int64_t job_id, int64_t *ret)
 {
 	sqlite3_stmt *st = store_stmt(s, STMT_EFFECT_COUNT);
-	int rc, r;
+	int r;
 
 	if (st == NULL)
 		return -EIO;
 	r = store_bind_int(st, ":job", job_id);
 	if (r < 0)
 		return r;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*ret = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : store_errno(rc);
+	return store_step_ints(st, ret, 1);
 }
 
 int store_effect_list_kind(struct store *s, const char *kind, uid_t owner, int64_t job_id,

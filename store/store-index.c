@@ -354,7 +354,7 @@ int store_index_put(struct store *s, const struct store_index_doc *doc,
 	int64_t id = 0;
 	sqlite3_stmt *st;
 	bool exists, text = false;
-	int rc, r;
+	int r;
 
 	if (doc == NULL || doc->key == NULL || doc->key[0] == '\0' || doc->title == NULL ||
 	    (doc->text == NULL && doc->text_len > 0) || (p == NULL && n > 0) ||
@@ -409,13 +409,7 @@ int store_index_put(struct store *s, const struct store_index_doc *doc,
 	if (r == 0) r = store_bind_int(st, ":now", now_ms);
 	if (r < 0)
 		goto fail;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		id = sqlite3_column_int64(st, 0);
-		rc = sqlite3_step(st);
-	}
-	sqlite3_reset(st);
-	r = rc == SQLITE_DONE ? 0 : store_errno(rc);
+	r = store_step_returning(st, &id);
 	if (r < 0)
 		goto fail;
 	r = index_put_passages(s, id, doc->text, doc->text_len, p, n);
@@ -480,18 +474,15 @@ int store_index_delete(struct store *s, uid_t owner, const char *key)
 
 int store_index_count(struct store *s, int64_t *ret_docs, int64_t *ret_passages)
 {
-	sqlite3_stmt *st = store_stmt(s, STMT_INDEX_COUNT);
-	int rc;
+	int64_t v[2];
+	int r;
 
-	if (st == NULL)
-		return -EIO;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*ret_docs = sqlite3_column_int64(st, 0);
-		*ret_passages = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : store_errno(rc);
+	r = store_step_ints(store_stmt(s, STMT_INDEX_COUNT), v, 2);
+	if (r < 0)
+		return r;
+	*ret_docs = v[0];
+	*ret_passages = v[1];
+	return 0;
 }
 
 int store_index_check(struct store *s)

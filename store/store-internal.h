@@ -75,5 +75,11 @@ int store_bind_int(sqlite3_stmt *st, const char *name, int64_t v);
 int store_bind_blob(sqlite3_stmt *st, const char *name, const void *p, size_t n);
 /* Step a statement expected to finish (no rows); resets it. */
 int store_step_done(sqlite3_stmt *st);
+/* Step a query of one row: its first n integer columns into ret[0..n);
+ * resets it. -ENOENT when there is no row. */
+int store_step_ints(sqlite3_stmt *st, int64_t *ret, size_t n);
+/* Step a write with RETURNING id: *ret_id (may be NULL) gets the id when a
+ * row came back, and is untouched when none did; resets it. */
+int store_step_returning(sqlite3_stmt *st, int64_t *ret_id);
 
 #endif

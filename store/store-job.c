@@ -251,14 +251,5 @@ int store_job_count(struct store *s, int64_t counts[_JOB_STATE_MAX])
 
 int store_job_count_unfinished(struct store *s, int64_t *ret)
 {
-	sqlite3_stmt *st = store_stmt(s, STMT_JOB_UNFINISHED);
-	int rc;
-
-	if (st == NULL)
-		return -EIO;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*ret = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : store_errno(rc);
+	return store_step_ints(store_stmt(s, STMT_JOB_UNFINISHED), ret, 1);
 }

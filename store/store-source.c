@@ -93,7 +93,7 @@ int store_source_get_by_id(struct store *s, int64_t id, struct store_source **re
 int store_source_put(struct store *s, const struct store_source *src, int64_t *ret_id)
 {
 	sqlite3_stmt *st = store_stmt(s, STMT_SOURCE_PUT);
-	int rc, r;
+	int r;
 
 	if (st == NULL)
 		return -EIO;
@@ -111,15 +111,7 @@ int store_source_put(struct store *s, const struct store_source *src, int64_t *r
 	if (r == 0) r = store_bind_int(st, ":fetched", src->fetched);
 	if (r < 0)
 		return r;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		if (ret_id)
-			*ret_id = sqlite3_column_int64(st, 0);
-		rc = sqlite3_step(st);
-	}
-	r = rc == SQLITE_DONE ? 0 : store_errno(rc);
-	sqlite3_reset(st);
-	return r;
+	return store_step_returning(st, ret_id);
 }
 
 int store_source_touch(struct store *s, const char *url, int64_t fetched_ms)
@@ -139,18 +131,15 @@ int store_source_touch(struct store *s, const char *url, int64_t fetched_ms)
 
 int store_source_count(struct store *s, int64_t *ret_sources, int64_t *ret_snapshots)
 {
-	sqlite3_stmt *st = store_stmt(s, STMT_SOURCE_COUNT);
-	int rc;
+	int64_t v[2];
+	int r;
 
-	if (st == NULL)
-		return -EIO;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*ret_sources = sqlite3_column_int64(st, 0);
-		*ret_snapshots = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : store_errno(rc);
+	r = store_step_ints(store_stmt(s, STMT_SOURCE_COUNT), v, 2);
+	if (r < 0)
+		return r;
+	*ret_sources = v[0];
+	*ret_snapshots = v[1];
+	return 0;
 }
 
 bool store_snapshot_exists(struct store *s, const uint8_t hash[HASH_BYTES])

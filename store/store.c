@@ -429,6 +429,36 @@ int store_step_done(sqlite3_stmt *st)
 	return r;
 }
 
+int store_step_ints(sqlite3_stmt *st, int64_t *ret, size_t n)
+{
+	int rc;
+
+	if (st == NULL)
+		return -EIO;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		for (size_t i = 0; i < n; i++)
+			ret[i] = sqlite3_column_int64(st, (int)i);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
+}
+
+int store_step_returning(sqlite3_stmt *st, int64_t *ret_id)
+{
+	int rc;
+
+	if (st == NULL)
+		return -EIO;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (ret_id)
+			*ret_id = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
 const char *store_errmsg(struct store *s)
 {
 	return s && s->db ? sqlite3_errmsg(s->db) : "no database";

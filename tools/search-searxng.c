@@ -12,19 +12,13 @@ static int searxng_start(const struct search *s, const struct search_query *q,
     const struct search_parse_args *a, struct search_http_req *ret)
 {
 	const char *base = search_config_url(s, "searxng");
-	size_t n;
 	struct buf b;
 	int r;
 
 	if (base == NULL)
 		return -EINVAL;
-	n = strlen(base);
-	while (n > 0 && base[n - 1] == '/')
-		n--;
 	buf_init(&b, URL_MAX);
-	r = buf_append(&b, base, n);
-	if (r == 0)
-		r = buf_puts(&b, "/search?format=json&pageno=1&q=");
+	r = search_url_join(&b, base, "/search?format=json&pageno=1&q=");
 	if (r == 0)
 		r = search_url_escape(&b, q->q);
 	if (r == 0 && a->lang) {

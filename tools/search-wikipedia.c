@@ -14,21 +14,15 @@ static int wikipedia_start(const struct search *s, const struct search_query *q,
     const struct search_parse_args *a, struct search_http_req *ret)
 {
 	char *base = search_url_lang(search_config_url(s, "wikipedia"), a->lang);
-	size_t n;
 	struct buf b;
 	int r;
 
 	if (base == NULL)
 		return -ENAMETOOLONG;
-	n = strlen(base);
-	while (n > 0 && base[n - 1] == '/')
-		n--;
 	buf_init(&b, URL_MAX);
-	r = buf_append(&b, base, n);
+	r = search_url_join(&b, base, "/w/api.php?action=query&list=search&format=json&utf8=1"
+	    "&srprop=snippet%7Ctimestamp&srsearch=");
 	free(base);
-	if (r == 0)
-		r = buf_puts(&b, "/w/api.php?action=query&list=search&format=json&utf8=1"
-		    "&srprop=snippet%7Ctimestamp&srsearch=");
 	if (r == 0)
 		r = search_url_escape(&b, q->q);
 	if (r == 0)

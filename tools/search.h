@@ -201,6 +201,9 @@ int search_url_escape(struct buf *b, const char *s);
 const char *search_config_url(const struct search *s, const char *backend);
 /* tmpl with every "{lang}" replaced by lang. */
 char *search_url_lang(const char *tmpl, const char *lang);
+/* Append base without its trailing slashes, then path: a configured URL
+ * may end in '/' or not. */
+int search_url_join(struct buf *b, const char *base, const char *path);
 /* The value of the Brave key header ("X-Subscription-Token: ..."), or NULL. */
 const char *search_brave_header(const struct search *s);
 /* The store whose index the local backend reads, or NULL. */

@@ -1,6 +1,7 @@
 /* Unit tests: the FTS5 index (store/store-index.c, migration 3) through
  * tools/index: stemming, diacritics, title weighting, hostile queries,
- * re-indexing, offsets, and index_dir over a temporary tree. */
+ * re-indexing, offsets, and the CLI's directory walk (cli/walk.c) over a
+ * temporary tree into it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include "index.h"
 #include "store.h"
 #include "str.h"
+#include "walk.h"
 
 struct fixture {
 	char dir[64];
@@ -377,26 +379,36 @@ struct seen {
 	int n;
 };
 
-static void on_file(const char *rel, enum index_file_status st, int error, size_t passages,
+static void on_file(const char *rel, enum walk_status st, int error, size_t passages,
     void *userdata)
 {
 	struct seen *s = userdata;
 
 	if (s->n < 16)
 		snprintf(s->names[s->n++], 64, "%s", rel);
-	s->added += st == INDEX_FILE_ADDED;
-	s->too_big += st == INDEX_FILE_TOO_BIG;
-	s->binary += st == INDEX_FILE_BINARY;
+	s->added += st == WALK_FILE_ADDED;
+	s->too_big += st == WALK_FILE_TOO_BIG;
+	s->binary += st == WALK_FILE_BINARY;
 }
 
-static void test_index_dir(void **state)
+/* The walk's sink straight into the store, as the daemon's index_add op does. */
+static int into_store(const char *key, const char *title, const char *text, size_t len,
+    size_t *ret_passages, bool *ret_unchanged, void *userdata)
+{
+	return index_add(userdata, key, "local", title, text, len, time_now_ms(), ret_passages,
+	    ret_unchanged);
+}
+
+static void test_walk_dir(void **state)
 {
 	struct fixture *f = *state;
-	struct index_dir_stats st;
+	struct walk_stats st;
 	struct seen seen = { 0 };
-	struct index_dir_options opt = {
+	struct walk_options opt = {
 		.max_depth = 2, .max_file_size = 4096, .fn = on_file, .userdata = &seen,
+		.sink = into_store, .sink_userdata = f->s,
 	};
+	struct walk_options plain = { .sink = into_store, .sink_userdata = f->s };
 	struct hits r = { 0 };
 	char tree[128], outside[128], p[256], big[8192], bin[64];
 	const char *html =
@@ -436,7 +448,7 @@ static void test_index_dir(void **state)
 	assert_int_equal(mkdir(p, 0755), 0);
 	write_file(p, "f.md", "Albatross deep down.", 20);
 
-	assert_int_equal(index_dir(f->s, tree, &opt, &st), 0);
+	assert_int_equal(walk_dir(tree, &opt, &st), 0);
 	assert_int_equal(st.added, 5);	/* a.HTML b.md c.txt sub/d.markdown sub/deeper/e.md */
 	assert_int_equal(st.too_big, 1);
 	assert_int_equal(st.binary, 1);
@@ -466,19 +478,20 @@ static void test_index_dir(void **state)
 	assert_int_equal(r.n, 1);
 
 	/* Again: nothing changed; then the file count cap. */
-	assert_int_equal(index_dir(f->s, tree, &opt, &st), 0);
+	assert_int_equal(walk_dir(tree, &opt, &st), 0);
 	assert_int_equal(st.added, 0);
 	assert_int_equal(st.unchanged, 5);
 	opt.fn = NULL;
 	opt.max_files = 2;
-	assert_int_equal(index_dir(f->s, tree, &opt, &st), 0);
+	assert_int_equal(walk_dir(tree, &opt, &st), 0);
 	assert_int_equal(st.unchanged + st.added + st.too_big + st.binary, 2);
 	assert_true(st.truncated);
 
 	snprintf(p, sizeof(p), "%s/c.txt", tree);
-	assert_int_equal(index_dir(f->s, p, NULL, &st), -ENOTDIR);
+	assert_int_equal(walk_dir(p, &plain, &st), -ENOTDIR);
 	snprintf(p, sizeof(p), "%s/none", tree);
-	assert_int_equal(index_dir(f->s, p, NULL, &st), -ENOENT);
+	assert_int_equal(walk_dir(p, &plain, &st), -ENOENT);
+	assert_int_equal(walk_dir(tree, NULL, &st), -EINVAL);	/* no sink */
 	assert_int_equal(store_index_check(f->s), 0);
 	hits_free(&r);
 }
@@ -492,7 +505,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reindex, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offsets_snippets_per_doc, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_index_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_walk_dir, setup, teardown),
 	};
 
 	hash_init();

@@ -1,6 +1,6 @@
 /* The code tool end to end, as the research loop will use it but without a
  * job runner: a real page served by nginx on 127.0.0.1 is fetched with
- * tools/http, its main content extracted with tools/extract (the table
+ * tools/http, its main content extracted with extract/ (the table
  * becomes a Markdown table), and Python in the sandbox computes a figure
  * over that table through the effects layer ("sandbox.python"), which
  * stores the code, the input's hash and the result together. */

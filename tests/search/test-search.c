@@ -440,6 +440,24 @@ static void test_breaker(void **state)
 	assert_true(search_breaker_allow(&br, 2052));
 }
 
+/* A configured base URL may end in slashes or not; the path joins it once. */
+static void test_url_join(void **state)
+{
+	static const char *const bases[] = { "http://127.0.0.1:8888", "http://127.0.0.1:8888/",
+		"http://127.0.0.1:8888///" };
+	struct buf b;
+
+	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		buf_init(&b, 64);
+		assert_int_equal(search_url_join(&b, bases[i], "/search?q="), 0);
+		assert_string_equal(b.data, "http://127.0.0.1:8888/search?q=");
+		buf_free(&b);
+	}
+	buf_init(&b, 16);	/* over the buffer's cap: an error, not a cut URL */
+	assert_int_equal(search_url_join(&b, "http://127.0.0.1:8888", "/search"), -ENOBUFS);
+	buf_free(&b);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -454,6 +472,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_response_json),
 		cmocka_unit_test(test_bucket),
 		cmocka_unit_test(test_breaker),
+		cmocka_unit_test(test_url_join),
 	};
 
 	if (argc < 2) {

@@ -1,4 +1,4 @@
-/* libFuzzer harness for tools/extract: any bytes, under several content
+/* libFuzzer harness for extract/: any bytes, under several content
  * types chosen by the first byte; the result must be valid UTF-8. */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* Unit tests of tools/extract: Markdown structure, boilerplate removal,
+/* Unit tests of extract/: Markdown structure, boilerplate removal,
  * metadata, charsets, pass-through bodies and hostile pages. */
 #include <errno.h>
 #include <pthread.h>

@@ -180,6 +180,26 @@ static void test_states(void **state)
 	assert_false(job_state_is_final(JOB_RUNNING));
 }
 
+/* Every op id has its entry, at its own index, found again by its name. */
+static void test_op_table(void **state)
+{
+	const struct protocol_op *op;
+
+	for (int i = 0; i < _OP_MAX; i++) {
+		op = protocol_op_get((enum protocol_op_id)i);
+		if (op == NULL)
+			fail_msg("op id %d has no entry in the protocol's table", i);
+		assert_int_equal(op->id, i);
+		assert_ptr_equal(protocol_op_find(op->name), op);
+	}
+	assert_null(protocol_op_get(_OP_MAX));
+	assert_null(protocol_op_get((enum protocol_op_id)-1));
+	op = protocol_op_find("index_add");
+	assert_non_null(op);
+	assert_int_equal(op->id, OP_INDEX_ADD);
+	assert_null(protocol_op_find("frobnicate"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_replies),
 		cmocka_unit_test(test_states),
+		cmocka_unit_test(test_op_table),
 	};
 	return cmocka_run_group_tests_name("protocol", tests, NULL, NULL);
 }

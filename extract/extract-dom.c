@@ -1,4 +1,4 @@
-/* The compact document tree of tools/extract, built in one pass from
+/* The compact document tree of extract/, built in one pass from
  * libxml2's HTML SAX events: elements that matter for the text, text with
  * whitespace collapsed, class/id hints, hidden flags and metadata. */
 #include <errno.h>

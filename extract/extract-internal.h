@@ -1,6 +1,6 @@
-/* Internals of tools/extract: a compact document tree built from libxml2's
+/* Internals of extract/: a compact document tree built from libxml2's
  * SAX events (extract-dom.c), main-content scoring and Markdown output
- * (extract-content.c). Not for use outside tools/extract*.c. */
+ * (extract-content.c). Not for use outside extract/extract*.c. */
 #ifndef RESEARCHD_EXTRACT_INTERNAL_H
 #define RESEARCHD_EXTRACT_INTERNAL_H
 

@@ -1,4 +1,4 @@
-/* tools/extract: body + content type → text and metadata. Decides the kind
+/* extract/: body + content type → text and metadata. Decides the kind
  * of body, decodes it to valid UTF-8, runs the HTML pipeline (extract-dom.c,
  * extract-content.c) or passes text through, and resolves metadata. */
 #include <errno.h>

@@ -1,0 +1,442 @@
+/* research's job commands: submit (and the bare QUESTION), list, status,
+ * watch, report, cancel, pause and resume. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "research.h"
+#include "str.h"
+#include "xmalloc.h"
+
+/* Options and operands of submit, also used by the bare "research QUESTION". */
+static int cli_parse_submit(struct cli *cli, int argc, char **argv, json_t **ret)
+{
+	enum { OPT_KIND = 256, OPT_MAX_TIME, OPT_MAX_TOKENS, OPT_MAX_FETCHES, OPT_DEPTH,
+		OPT_BREADTH, OPT_OPTIONS };
+	static const struct option longopts[] = {
+		{ "kind", required_argument, NULL, OPT_KIND },
+		{ "max-time", required_argument, NULL, OPT_MAX_TIME },
+		{ "max-tokens", required_argument, NULL, OPT_MAX_TOKENS },
+		{ "max-fetches", required_argument, NULL, OPT_MAX_FETCHES },
+		{ "depth", required_argument, NULL, OPT_DEPTH },
+		{ "breadth", required_argument, NULL, OPT_BREADTH },
+		{ "options", required_argument, NULL, OPT_OPTIONS },
+		{ 0 },
+	};
+	_cleanup_json_ json_t *options = json_object(), *flags = json_object(), *req = NULL;
+	const char *kind = NULL, *key;
+	struct buf question;
+	int64_t v;
+	int c, r = EXIT_OK;
+
+	buf_init(&question, PROTOCOL_MAX_LINE);
+	while ((c = cli_getopt(cli, argc, argv, "-:", longopts)) != -1) {
+		json_error_t jerr;
+		json_t *raw;
+
+		switch (c) {
+		case OPT_KIND:
+			kind = optarg;
+			continue;
+		case OPT_OPTIONS:
+			raw = json_loads(optarg, 0, &jerr);
+			if (raw == NULL || !json_is_object(raw)) {
+				json_decref(raw);
+				r = cli_usage_error(cli, "--options: not a JSON object: %s",
+				    raw == NULL ? jerr.text : "wrong type");
+				goto done;
+			}
+			json_object_update(options, raw);
+			json_decref(raw);
+			continue;
+		case OPT_MAX_TIME:
+			if (str_to_seconds(optarg, INT64_MAX, &v) < 0 || v < 1) {
+				r = cli_usage_error(cli, "--max-time: '%s' is not a duration "
+				    "(seconds, or with s, m, h, d)", cli_arg(cli, optarg));
+				goto done;
+			}
+			json_object_set_new(flags, "max_time", json_integer(v));
+			continue;
+		case OPT_MAX_TOKENS:
+		case OPT_MAX_FETCHES:
+		case OPT_DEPTH:
+		case OPT_BREADTH:
+			key = c == OPT_MAX_TOKENS ? "max_tokens" : c == OPT_MAX_FETCHES ? "max_fetches"
+			    : c == OPT_DEPTH ? "max_depth" : "max_breadth";
+			r = cli_parse_int(cli, longopts[c - OPT_KIND].name, optarg, 1, INT64_MAX, &v);
+			if (r != EXIT_OK)
+				goto done;
+			json_object_set_new(flags, key, json_integer(v));
+			continue;
+		default:
+			r = EXIT_USAGE;
+			goto done;
+		}
+	}
+	for (int i = 0; i < cli->n_operands; i++) {
+		if ((i > 0 && buf_putc(&question, ' ') < 0) || buf_puts(&question, cli->operands[i]) < 0) {
+			r = cli_usage_error(cli, "the question is over %d bytes", PROTOCOL_MAX_LINE);
+			goto done;
+		}
+	}
+	if (question.len == 0) {
+		r = cli_usage_error(cli, "missing QUESTION");
+		goto done;
+	}
+	/* Flags win over --options. */
+	json_object_update(options, flags);
+
+	req = json_pack("{s:s, s:s}", "op", "submit", "question", question.data);
+	if (req == NULL) {
+		r = cli_usage_error(cli, "the question is not valid UTF-8");
+		goto done;
+	}
+	if (kind != NULL && json_object_set_new(req, "kind", json_string(kind)) < 0) {
+		r = cli_usage_error(cli, "--kind: not valid UTF-8");
+		goto done;
+	}
+	if (json_object_size(options) > 0)
+		json_object_set(req, "options", options);
+	*ret = req;
+	req = NULL;
+done:
+	buf_free(&question);
+	return r;
+}
+
+int cli_cmd_submit(struct cli *cli, int argc, char **argv)
+{
+	_cleanup_json_ json_t *req = NULL, *reply = NULL;
+	json_t *job = NULL;
+	int r;
+
+	r = cli_parse_submit(cli, argc, argv, &req);
+	if (r != EXIT_OK)
+		return r;
+	r = cli_call(cli, req, &reply);
+	if (r != EXIT_OK)
+		return r;
+	if (cli->json) {
+		cli_print_json(cli, reply);
+		return EXIT_OK;
+	}
+	if (json_get_object(reply, "job", &job) < 0 || cli_job_int(job, "id") <= 0)
+		return cli_malformed(cli);
+	printf("%lld\n", (long long)cli_job_int(job, "id"));
+	return EXIT_OK;
+}
+
+/* "research QUESTION...": submit, then watch on the same connection. */
+int cli_ask(struct cli *cli, int argc, char **argv)
+{
+	_cleanup_json_ json_t *req = NULL, *reply = NULL;
+	json_t *job = NULL;
+	int64_t id;
+	int r;
+
+	r = cli_parse_submit(cli, argc, argv, &req);
+	if (r != EXIT_OK)
+		return r;
+	cli->json_lines = cli->json;
+	r = cli_call(cli, req, &reply);
+	if (r != EXIT_OK)
+		return r;
+	if (json_get_object(reply, "job", &job) < 0 || (id = cli_job_int(job, "id")) <= 0)
+		return cli_malformed(cli);
+	if (cli->json)
+		cli_print_json(cli, reply);
+	fprintf(stderr, "job %lld submitted\n", (long long)id);
+	return cli_watch(cli, id, -1);
+}
+
+static void cli_list_print(struct cli *cli, const json_t *jobs)
+{
+	int idw = 2, statew = 5, cols;
+	char num[32];
+	json_t *job;
+	size_t i;
+
+	json_array_foreach(jobs, i, job) {
+		int n = snprintf(num, sizeof(num), "%lld", (long long)cli_job_int(job, "id"));
+		int m = (int)strlen(cli_esc(cli, cli_job_str(job, "state")));
+
+		idw = n > idw ? n : idw;
+		statew = m > statew ? m : statew;
+	}
+	printf("%*s  %-*s  %-20s  %s\n", idw, "ID", statew, "STATE", "CREATED", "QUESTION");
+	cols = cli_columns(cli) - (idw + 2 + statew + 2 + 20 + 2);
+	if (cols < 10)
+		cols = 10;
+	json_array_foreach(jobs, i, job) {
+		printf("%*lld  ", idw, (long long)cli_job_int(job, "id"));
+		printf("%-*s  ", statew, cli_esc(cli, cli_job_str(job, "state")));
+		printf("%-20s  ", cli_esc(cli, cli_job_str(job, "created")));
+		cli_put_fitted(cli_esc(cli, cli_job_str(job, "question")), cols);
+		putchar('\n');
+	}
+}
+
+int cli_cmd_list(struct cli *cli, int argc, char **argv)
+{
+	enum { OPT_STATE = 256, OPT_ALL, OPT_LIMIT };
+	static const struct option longopts[] = {
+		{ "state", required_argument, NULL, OPT_STATE },
+		{ "all", no_argument, NULL, OPT_ALL },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ 0 },
+	};
+	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "list"), *jobs = json_array();
+	enum job_state state;
+	int64_t limit;
+	int c, r;
+
+	while ((c = cli_getopt(cli, argc, argv, "-:", longopts)) != -1) {
+		switch (c) {
+		case OPT_STATE:
+			if (job_state_from_string(optarg, &state) < 0)
+				return cli_usage_error(cli, "--state: '%s' is not one of queued, "
+				    "running, paused, done, failed, cancelled", cli_arg(cli, optarg));
+			json_object_set_new(req, "state", json_string(optarg));
+			break;
+		case OPT_ALL:
+			json_object_set_new(req, "all", json_true());
+			break;
+		case OPT_LIMIT:
+			r = cli_parse_int(cli, "limit", optarg, 1, PROTOCOL_MAX_LIST, &limit);
+			if (r != EXIT_OK)
+				return r;
+			json_object_set_new(req, "limit", json_integer(limit));
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	r = cli_want_none(cli);
+	if (r != EXIT_OK)
+		return r;
+
+	r = cli_collect(cli, req, "job", jobs);
+	if (r != EXIT_OK)
+		return r;
+
+	if (cli->json) {
+		_cleanup_json_ json_t *doc = json_pack("{s:O}", "jobs", jobs);
+		cli_print_json(cli, doc);
+	} else
+		cli_list_print(cli, jobs);
+	return EXIT_OK;
+}
+
+/* For status, cancel, pause, resume: {"op":NAME,"job":ID} and its reply. */
+static int cli_job_call(struct cli *cli, int argc, char **argv, json_t **ret_reply, json_t **ret_job)
+{
+	_cleanup_json_ json_t *req = NULL;
+	json_t *reply = NULL, *job = NULL;
+	int64_t id;
+	int r;
+
+	r = cli_args_job(cli, argc, argv, &id);
+	if (r != EXIT_OK)
+		return r;
+	req = cli_job_request(cli->cmd->name, id);
+	r = cli_call(cli, req, &reply);
+	if (r != EXIT_OK)
+		return r;
+	if (json_get_object(reply, "job", &job) < 0) {
+		json_decref(reply);
+		return cli_malformed(cli);
+	}
+	*ret_reply = reply;
+	*ret_job = job;
+	return EXIT_OK;
+}
+
+int cli_cmd_status(struct cli *cli, int argc, char **argv)
+{
+	static const char *const keys[] = { "id", "state", "kind", "question", "owner",
+		"created", "started", "finished", "message", "events" };
+	_cleanup_json_ json_t *reply = NULL;
+	json_t *job = NULL, *obj = NULL;
+	int r;
+
+	r = cli_job_call(cli, argc, argv, &reply, &job);
+	if (r != EXIT_OK)
+		return r;
+	if (cli->json) {
+		cli_print_json(cli, reply);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		_cleanup_free_ char *text = cli_scalar(cli, json_object_get(job, keys[i]));
+		printf("%s: %s\n", keys[i], text ? text : "?");
+	}
+	if (json_get_object(job, "options", &obj) == 0)
+		cli_print_flat(cli, "options", obj);
+	if (json_get_object(job, "usage", &obj) == 0)
+		cli_print_flat(cli, "usage", obj);
+	return EXIT_OK;
+}
+
+/* cancel, pause and resume differ only in the op's name. */
+int cli_cmd_job_op(struct cli *cli, int argc, char **argv)
+{
+	_cleanup_json_ json_t *reply = NULL;
+	json_t *job = NULL;
+	int r;
+
+	r = cli_job_call(cli, argc, argv, &reply, &job);
+	if (r != EXIT_OK)
+		return r;
+	if (cli->json)
+		cli_print_json(cli, reply);
+	else
+		printf("job %lld %s\n", (long long)cli_job_int(job, "id"),
+		    cli_esc(cli, cli_job_str(job, "state")));
+	return EXIT_OK;
+}
+
+int cli_cmd_watch(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "since", required_argument, NULL, 's' },
+		{ 0 },
+	};
+	int64_t id, since = -1;
+	int c, r;
+
+	while ((c = cli_getopt(cli, argc, argv, "-:", longopts)) != -1) {
+		if (c != 's')
+			return EXIT_USAGE;
+		r = cli_parse_int(cli, "since", optarg, 0, INT64_MAX, &since);
+		if (r != EXIT_OK)
+			return r;
+	}
+	r = cli_want_id(cli, &id);
+	if (r != EXIT_OK)
+		return r;
+	return cli_watch(cli, id, since);
+}
+
+/* Write data to path through a temporary file in the same directory and a
+ * rename, so a reader never sees half a report. */
+static int cli_write_atomic(const char *path, const char *data, size_t len)
+{
+	_cleanup_free_ char *dir = NULL, *tmp = NULL;
+	const char *slash = strrchr(path, '/'), *base;
+	ssize_t n;
+	int fd, r = 0;
+
+	base = slash ? slash + 1 : path;
+	if (*base == '\0')
+		return -EISDIR;
+	dir = slash ? xstrndup(path, slash == path ? 1 : (size_t)(slash - path)) : xstrdup(".");
+	tmp = xasprintf("%s/.%s.XXXXXX", dir, base);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (len > 0) {
+		n = write(fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto fail;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	/* mkostemp makes the file 0600; a report is meant to be shared. */
+	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = close(fd);
+	fd = -1;
+	if (r < 0 || rename(tmp, path) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return r;
+}
+
+int cli_cmd_report(struct cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "format", required_argument, NULL, 'f' },
+		{ 0 },
+	};
+	_cleanup_json_ json_t *req = NULL, *reply = NULL;
+	_cleanup_free_ char *dumped = NULL;
+	const char *out = NULL, *format = NULL, *body;
+	json_t *report = NULL, *jbody;
+	size_t len;
+	int64_t id;
+	int c, r;
+
+	while ((c = cli_getopt(cli, argc, argv, "-:o:", longopts)) != -1) {
+		switch (c) {
+		case 'o':
+			out = optarg;
+			break;
+		case 'f':
+			if (strcmp(optarg, "markdown") != 0 && strcmp(optarg, "json") != 0)
+				return cli_usage_error(cli, "--format: '%s' is not markdown or json", cli_arg(cli, optarg));
+			format = optarg;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	r = cli_want_id(cli, &id);
+	if (r != EXIT_OK)
+		return r;
+	req = cli_job_request("report", id);
+	if (format != NULL)
+		json_object_set_new(req, "format", json_string(format));
+	r = cli_call(cli, req, &reply);
+	if (r != EXIT_OK)
+		return r;
+	if (json_get_object(reply, "report", &report) < 0)
+		return cli_malformed(cli);
+	jbody = json_object_get(report, "body");
+	if (json_is_string(jbody)) {
+		body = json_string_value(jbody);
+		len = json_string_length(jbody);
+	} else if (jbody != NULL) {
+		/* The protocol sends a string; show a decoded document as one too. */
+		dumped = json_dumps(jbody, JSON_INDENT(2) | JSON_ENCODE_ANY);
+		body = dumped ? dumped : "";
+		len = strlen(body);
+	} else
+		return cli_malformed(cli);
+
+	if (out != NULL) {
+		r = cli_write_atomic(out, body, len);
+		if (r < 0) {
+			fprintf(stderr, "research: writing %s: %s\n", out, strerror(-r));
+			return EXIT_DAEMON_ERROR;
+		}
+	}
+	if (cli->json) {
+		cli_print_json(cli, reply);
+		return EXIT_OK;
+	}
+	if (out != NULL)
+		return EXIT_OK;
+	if (cli->tty)
+		cli_put_terminal(cli, body, len);
+	else
+		fwrite(body, 1, len, stdout);
+	if (len > 0 && body[len - 1] != '\n')
+		putchar('\n');
+	return EXIT_OK;
+}
