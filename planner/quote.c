@@ -128,7 +128,9 @@ static int norm_reserve(struct norm *n, size_t extra)
 		return -EFBIG;
 	if (n->len + extra + 1 <= n->cap)
 		return 0;
-	cap = n->cap ? n->cap * 2 : 4096;
+	/* Start at the input's size (the output of most text is no longer)
+	 * and grow by half: the map costs four bytes per byte. */
+	cap = n->cap ? n->cap + n->cap / 2 : 4096;
 	if (cap < n->len + extra + 1)
 		cap = n->len + extra + 1;
 	if (cap > n->max + 1)
@@ -326,6 +328,9 @@ static int quote_norm(const char *s, size_t len, size_t max_in, struct norm *ret
 		r = -EINVAL;
 		goto finish;
 	}
+	r = norm_reserve(&z.out, len);
+	if (r < 0)
+		goto finish;
 	r = normalizer_run(&z, (const uint8_t *)s, len);
 	if (r < 0)
 		goto finish;
