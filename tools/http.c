@@ -43,14 +43,19 @@ struct http_request {
 	void *data_ud;
 	const struct ssrf_policy *guard;
 	char *hop_url, *hop_host;	/* the URL of the current redirect hop */
-	long max_redirects;
+	char *first_scheme, *first_host;	/* of the URL asked for */
+	int first_port;
+	long max_redirects;		/* < 0: redirects are the caller's */
+	long hops;			/* redirects followed */
+	long timeout_ms;		/* of the whole request, over every hop */
+	bool redirecting;		/* this hop's answer is a redirect we follow */
 	size_t max_body;
 	int64_t queued_ms, started_ms;
 
 	struct buf body_buf;
 	int64_t bytes;
-	bool too_big, headers_too_big, denied;
-	int cb_error;
+	bool too_big, headers_too_big, denied, bad_location;
+	int cb_error, redirect_error;
 	long hdr_status;
 	size_t hdr_bytes;
 	char *content_type, *etag, *last_modified, *retry_after, *location;
@@ -125,6 +130,8 @@ static void http_request_free(struct http_request *r)
 	free(r->body);
 	free(r->hop_url);
 	free(r->hop_host);
+	free(r->first_scheme);
+	free(r->first_host);
 	http_clear_headers(r);
 	buf_free(&r->body_buf);
 	free(r);
@@ -140,6 +147,9 @@ static size_t http_on_write(char *p, size_t size, size_t n, void *ud)
 
 	if (r->cancelled)
 		return 0;
+	/* The body of a redirect we follow is nobody's business. */
+	if (r->redirecting)
+		return len;
 	/* Counted after decoding: a small compressed body that inflates past the
 	 * cap is stopped here. */
 	if ((uint64_t)r->bytes + len > r->max_body) {
@@ -168,25 +178,12 @@ static void http_set_header(char **field, const char *v, size_t n)
 	*field = n <= HTTP_MAX_HEADER_VALUE ? xstrndup(v, n) : NULL;
 }
 
-/* Follow the hop a redirect leads to, so that the guard knows which host
- * name the next connection is for. */
-static void http_next_hop(struct http_request *r)
+/* The statuses whose Location we follow when the request lets us; any
+ * other 3xx is handed to the caller as it is, and goes nowhere. */
+static bool http_is_redirect(long status)
 {
-	struct url_parts parts = {0};
-	char *next = NULL;
-
-	if (url_resolve(r->hop_url, r->location, &next) < 0)
-		return;
-	if (url_parse(next, &parts) == 0) {
-		free(r->hop_host);
-		r->hop_host = parts.host;
-		parts.host = NULL;
-		free(r->hop_url);
-		r->hop_url = next;
-		next = NULL;
-	}
-	url_parts_clear(&parts);
-	free(next);
+	return status == 301 || status == 302 || status == 303 || status == 307 ||
+	    status == 308;
 }
 
 static size_t http_on_header(char *p, size_t size, size_t n, void *ud)
@@ -209,10 +206,7 @@ static size_t http_on_header(char *p, size_t size, size_t n, void *ud)
 		return 0;
 	}
 	if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
-		if (r->max_redirects >= 0 && r->location && (r->hdr_status == 301 ||
-		    r->hdr_status == 302 || r->hdr_status == 303 || r->hdr_status == 307 ||
-		    r->hdr_status == 308))
-			http_next_hop(r);
+		r->redirecting = r->max_redirects >= 0 && http_is_redirect(r->hdr_status);
 		return len;
 	}
 	v = memchr(p, ':', len);
@@ -235,8 +229,18 @@ static size_t http_on_header(char *p, size_t size, size_t n, void *ud)
 	H("etag", etag);
 	H("last-modified", last_modified);
 	H("retry-after", retry_after);
-	H("location", location);
 #undef H
+	/* A Location is a URL, with the cap of one; past it the answer cannot
+	 * be checked, so it ends the transfer instead of being dropped. */
+	if (nl == 8 && strncasecmp(p, "location", 8) == 0) {
+		if (vl >= URL_MAX) {
+			r->bad_location = true;
+			return 0;
+		}
+		free(r->location);
+		r->location = xstrndup(v, vl);
+		return len;
+	}
 	if (nl == 14 && strncasecmp(p, "content-length", 14) == 0) {
 		char tmp[32];
 		int64_t cl;
@@ -290,11 +294,20 @@ static int http_error(struct http_request *r, CURLcode rc, const char **msg)
 		*msg = r->why;
 		return -EACCES;
 	}
+	if (r->redirect_error < 0) {
+		*msg = r->why;
+		return r->redirect_error;
+	}
 	if (r->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
 		snprintf(r->why, sizeof(r->why), "the response body exceeds the limit of %zu bytes"
 		    " (counted after decompression)", r->max_body);
 		*msg = r->why;
 		return -EFBIG;
+	}
+	if (r->bad_location) {
+		snprintf(r->why, sizeof(r->why), "the Location header exceeds %d bytes", URL_MAX);
+		*msg = r->why;
+		return -EBADMSG;
 	}
 	if (r->headers_too_big) {
 		snprintf(r->why, sizeof(r->why), "the response headers exceed %d bytes",
@@ -315,11 +328,6 @@ static int http_error(struct http_request *r, CURLcode rc, const char **msg)
 	case CURLE_OK:
 		return 0;
 	case CURLE_OPERATION_TIMEDOUT: e = -ETIMEDOUT; what = "timed out"; break;
-	case CURLE_TOO_MANY_REDIRECTS:
-		snprintf(r->why, sizeof(r->why), "too many redirects (more than %ld)",
-		    r->max_redirects);
-		*msg = r->why;
-		return -ELOOP;
 	case CURLE_COULDNT_RESOLVE_HOST: e = -EHOSTUNREACH; what = "could not resolve the host"; break;
 	case CURLE_COULDNT_CONNECT: e = -ECONNREFUSED; what = "could not connect"; break;
 	case CURLE_UNSUPPORTED_PROTOCOL: e = -EPROTONOSUPPORT; what = "only http and https are allowed"; break;
@@ -362,7 +370,7 @@ static void http_finish(struct http *h, struct http_request *r, CURLcode rc)
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &resp.status);
 	curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &url);
 	curl_easy_getinfo(r->easy, CURLINFO_PRIMARY_IP, &ip);
-	curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_COUNT, &resp.redirects);
+	resp.redirects = r->hops;
 	curl_easy_getinfo(r->easy, CURLINFO_SIZE_DOWNLOAD_T, &wire);
 	resp.url = url ? url : r->url;
 	if (ip)
@@ -391,6 +399,122 @@ static void http_finish(struct http *h, struct http_request *r, CURLcode rc)
 	/* The callback may have stolen the body. */
 	r->body_buf = resp.body;
 	http_request_free(r);
+}
+
+/* A configured endpoint (a request without a guard) is trusted for its own
+ * host and port, and for the same host upgraded from http to https; no
+ * further. */
+static bool http_same_endpoint(const struct http_request *r, const struct url_parts *p)
+{
+	if (strcasecmp(p->host, r->first_host) != 0)
+		return false;
+	if (p->port == r->first_port && strcmp(p->scheme, r->first_scheme) == 0)
+		return true;
+	return strcmp(r->first_scheme, "http") == 0 && r->first_port == 80 &&
+	    strcmp(p->scheme, "https") == 0 && p->port == 443;
+}
+
+static const char *http_url_error(int e)
+{
+	switch (e) {
+	case -EACCES: return "it carries a user name or password";
+	case -EPROTONOSUPPORT: return "its scheme is not http or https";
+	case -ENAMETOOLONG: return "it is too long";
+	default: return "it is not a URL";
+	}
+}
+
+/* Take the next hop of a redirect ourselves: curl never follows one, so
+ * each hop's Location is parsed, counted and checked here, and the guard
+ * sees the host name of the hop it connects for. 0 when the next hop is
+ * under way; else the error that ends the request, with r->why. */
+static int http_redirect(struct http *h, struct http_request *r)
+{
+	struct url_parts parts = {0};
+	CURL *e = r->easy;
+	char *next = NULL;
+	long status = 0, left;
+	bool other_host, to_get;
+	int rr;
+
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	if (r->location == NULL) {
+		snprintf(r->why, sizeof(r->why), "HTTP %ld redirect without a Location", status);
+		rr = -EBADMSG;
+		goto out;
+	}
+	if (r->hops >= r->max_redirects) {
+		snprintf(r->why, sizeof(r->why), "too many redirects (more than %ld)",
+		    r->max_redirects);
+		rr = -ELOOP;
+		goto out;
+	}
+	rr = url_resolve(r->hop_url, r->location, &next);
+	if (rr == 0)
+		rr = url_parse(next, &parts);
+	if (rr < 0) {
+		snprintf(r->why, sizeof(r->why), "HTTP %ld redirect to a URL that is not"
+		    " followed: %s", status, http_url_error(rr));
+		rr = rr == -EACCES ? -EACCES : -EINVAL;
+		goto out;
+	}
+	if (r->guard == NULL && !http_same_endpoint(r, &parts)) {
+		snprintf(r->why, sizeof(r->why), "refused to follow a redirect from %s to another"
+		    " host (%s): the configured endpoint is trusted, not where it redirects to",
+		    r->first_host, parts.host);
+		rr = -EACCES;
+		goto out;
+	}
+	left = r->timeout_ms - (long)(time_mono_ms() - r->started_ms);
+	if (left <= 0) {
+		snprintf(r->why, sizeof(r->why), "timed out following redirects");
+		rr = -ETIMEDOUT;
+		goto out;
+	}
+	other_host = strcasecmp(parts.host, r->hop_host) != 0;
+	/* What browsers and curl do: 303 turns anything but HEAD into GET,
+	 * 301 and 302 turn POST into GET; 307 and 308 repeat the request. */
+	to_get = (status == 303 && !(r->method && strcmp(r->method, "HEAD") == 0)) ||
+	    ((status == 301 || status == 302) && (r->method ? strcmp(r->method, "POST") == 0 :
+	    r->body != NULL));
+	curl_multi_remove_handle(h->multi, e);
+	rr = 0;
+	if (to_get) {
+		if (curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL) != CURLE_OK ||
+		    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) != CURLE_OK)
+			rr = -ENOMEM;
+	}
+	/* Headers may carry a key meant for the first host only. */
+	if (other_host && r->headers && curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL) != CURLE_OK)
+		rr = -ENOMEM;
+	if (rr == 0 && (curl_easy_setopt(e, CURLOPT_URL, next) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, left) != CURLE_OK))
+		rr = -ENOMEM;
+	if (rr < 0) {
+		snprintf(r->why, sizeof(r->why), "out of memory following a redirect");
+		goto out;
+	}
+	free(r->hop_url);
+	r->hop_url = next;
+	next = NULL;
+	free(r->hop_host);
+	r->hop_host = parts.host;
+	parts.host = NULL;
+	r->hops++;
+	r->redirecting = false;
+	r->hdr_status = 0;
+	r->errbuf[0] = '\0';
+	http_clear_headers(r);
+	buf_reset(&r->body_buf);
+	r->bytes = 0;
+	if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+		snprintf(r->why, sizeof(r->why), "out of memory following a redirect");
+		rr = -ENOMEM;
+	}
+out:
+	url_parts_clear(&parts);
+	free(next);
+	return rr;
 }
 
 static void http_reap(struct http *h)
@@ -423,8 +547,14 @@ static void http_check_done(struct http *h)
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-		if (r)
-			http_finish(h, r, m->data.result);
+		if (r == NULL)
+			continue;
+		if (m->data.result == CURLE_OK && r->redirecting && !r->cancelled) {
+			r->redirect_error = http_redirect(h, r);
+			if (r->redirect_error == 0)
+				continue;
+		}
+		http_finish(h, r, m->data.result);
 	}
 	http_pump(h);
 }
@@ -596,7 +726,6 @@ struct http *http_free(struct http *h)
 static int http_setup(struct http_request *r, const struct http_options *o)
 {
 	CURL *e = r->easy;
-	long maxredirs = o->max_redirects == 0 ? 5 : o->max_redirects;
 	int r_ok = 0;
 
 #define SET(opt, val) do { if (curl_easy_setopt(e, opt, val) != CURLE_OK) r_ok = -EINVAL; } while (0)
@@ -611,10 +740,9 @@ static int http_setup(struct http_request *r, const struct http_options *o)
 	SET(CURLOPT_PROXY, "");
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	SET(CURLOPT_FOLLOWLOCATION, maxredirs >= 0 ? 1L : 0L);
-	SET(CURLOPT_MAXREDIRS, maxredirs >= 0 ? maxredirs : 0L);
+	/* curl never follows a redirect: http_redirect does, hop by hop. */
 	SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms ? o->connect_timeout_ms : 10000L);
-	SET(CURLOPT_TIMEOUT_MS, o->timeout_ms ? o->timeout_ms : 60000L);
+	SET(CURLOPT_TIMEOUT_MS, r->timeout_ms);
 	SET(CURLOPT_LOW_SPEED_LIMIT, o->low_speed_time ? o->low_speed_limit : 1L);
 	SET(CURLOPT_LOW_SPEED_TIME, o->low_speed_time ? o->low_speed_time : 30L);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
@@ -669,8 +797,12 @@ int http_request_start(struct http *h, const struct http_options *o, http_done_f
 	r->h = h;
 	r->url = xstrdup(o->url);
 	r->hop_url = xstrdup(o->url);
-	r->hop_host = parts.host;
+	r->hop_host = xstrdup(parts.host);
+	r->first_host = parts.host;
 	parts.host = NULL;
+	r->first_scheme = parts.scheme;
+	parts.scheme = NULL;
+	r->first_port = parts.port;
 	url_parts_clear(&parts);
 	r->method = o->method ? xstrdup(o->method) : NULL;
 	r->user_agent = o->user_agent ? xstrdup(o->user_agent) : NULL;
@@ -694,6 +826,7 @@ int http_request_start(struct http *h, const struct http_options *o, http_done_f
 	r->data_ud = o->data_ud;
 	r->guard = o->guard;
 	r->max_redirects = o->max_redirects == 0 ? 5 : o->max_redirects;
+	r->timeout_ms = o->timeout_ms ? o->timeout_ms : 60000L;
 	r->max_body = o->max_body ? o->max_body : HTTP_DEFAULT_MAX_BODY;
 	r->content_length = -1;
 	buf_init(&r->body_buf, r->max_body);
