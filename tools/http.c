@@ -233,10 +233,12 @@ static size_t http_on_header(char *p, size_t size, size_t n, void *ud)
 	/* A Location is a URL, with the cap of one; past it the answer cannot
 	 * be checked, so it ends the transfer instead of being dropped. */
 	if (nl == 8 && strncasecmp(p, "location", 8) == 0) {
-		if (vl >= URL_MAX) {
+		if (vl >= URL_MAX && r->hdr_status >= 300 && r->hdr_status <= 399) {
 			r->bad_location = true;
 			return 0;
 		}
+		if (vl >= URL_MAX)
+			return len;
 		free(r->location);
 		r->location = xstrndup(v, vl);
 		return len;

@@ -291,6 +291,7 @@ struct got {
 	int error;
 	long status, redirects;
 	char body[64];
+	char msg[HTTP_ERROR_MAX];
 };
 
 static void on_http(struct http_request *req, struct http_response *resp, void *ud)
@@ -301,6 +302,7 @@ static void on_http(struct http_request *req, struct http_response *resp, void *
 	g->error = resp->error;
 	g->status = resp->status;
 	g->redirects = resp->redirects;
+	snprintf(g->msg, sizeof(g->msg), "%s", resp->error_msg ? resp->error_msg : "");
 	snprintf(g->body, sizeof(g->body), "%.*s", (int)resp->body.len,
 	    resp->body.data ? resp->body.data : "");
 }
@@ -361,6 +363,37 @@ static void test_http_follows_same_host(void **state)
 	assert_int_equal(g.status, 200);
 	assert_int_equal(g.redirects, 1);
 	ssrf_policy_free(p);
+	assert_int_equal(T.b_hits, 0);
+}
+
+/* A redirect whose Location cannot be parsed and checked is an error, and
+ * so is one from a configured endpoint to another host (or port). */
+static void test_http_bad_locations(void **state)
+{
+	static const struct { enum variant v; int error; const char *msg; } cases[] = {
+		{ V_PLAIN, -EACCES, "to another host" },
+		{ V_SCHEMELESS, -EACCES, "to another host" },
+		{ V_LONG, -EACCES, "to another host" },
+		{ V_CREDS, -EACCES, "user name or password" },
+		{ V_HUGE, -EBADMSG, "the Location header exceeds" },
+	};
+	struct got g;
+
+	T.b_hits = 0;
+	for (int st = 300; st <= 399; st++) {
+		if (!followed(st))
+			continue;
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			char *u = xasprintf("http://127.0.0.1:%d/%d/%d/x", T.port_a, st,
+			    (int)cases[i].v);
+
+			http_get(u, NULL, NULL, &g);
+			free(u);
+			if (g.error != cases[i].error || strstr(g.msg, cases[i].msg) == NULL)
+				fail_msg("HTTP %d, variant %d: error %d \"%s\"", st, (int)cases[i].v,
+				    g.error, g.msg);
+		}
+	}
 	assert_int_equal(T.b_hits, 0);
 }
 
@@ -549,6 +582,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_http_follows_same_host),
+		cmocka_unit_test(test_http_bad_locations),
 		cmocka_unit_test(test_page_redirects),
 		cmocka_unit_test(test_robots_redirects),
 		cmocka_unit_test(test_search_redirects),
