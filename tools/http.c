@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "redirect.h"
 #include "ssrf.h"
 #include "str.h"
 #include "url.h"
@@ -43,8 +44,6 @@ struct http_request {
 	void *data_ud;
 	const struct ssrf_policy *guard;
 	char *hop_url, *hop_host;	/* the URL of the current redirect hop */
-	char *first_scheme, *first_host;	/* of the URL asked for */
-	int first_port;
 	long max_redirects;		/* < 0: redirects are the caller's */
 	long hops;			/* redirects followed */
 	long timeout_ms;		/* of the whole request, over every hop */
@@ -130,8 +129,6 @@ static void http_request_free(struct http_request *r)
 	free(r->body);
 	free(r->hop_url);
 	free(r->hop_host);
-	free(r->first_scheme);
-	free(r->first_host);
 	http_clear_headers(r);
 	buf_free(&r->body_buf);
 	free(r);
@@ -178,14 +175,6 @@ static void http_set_header(char **field, const char *v, size_t n)
 	*field = n <= HTTP_MAX_HEADER_VALUE ? xstrndup(v, n) : NULL;
 }
 
-/* The statuses whose Location we follow when the request lets us; any
- * other 3xx is handed to the caller as it is, and goes nowhere. */
-static bool http_is_redirect(long status)
-{
-	return status == 301 || status == 302 || status == 303 || status == 307 ||
-	    status == 308;
-}
-
 static size_t http_on_header(char *p, size_t size, size_t n, void *ud)
 {
 	struct http_request *r = ud;
@@ -206,7 +195,7 @@ static size_t http_on_header(char *p, size_t size, size_t n, void *ud)
 		return 0;
 	}
 	if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
-		r->redirecting = r->max_redirects >= 0 && http_is_redirect(r->hdr_status);
+		r->redirecting = r->max_redirects >= 0 && redirect_is_followed(r->hdr_status);
 		return len;
 	}
 	v = memchr(p, ':', len);
@@ -403,93 +392,46 @@ static void http_finish(struct http *h, struct http_request *r, CURLcode rc)
 	http_request_free(r);
 }
 
-/* A configured endpoint (a request without a guard) is trusted for its own
- * host and port, and for the same host upgraded from http to https; no
- * further. */
-static bool http_same_endpoint(const struct http_request *r, const struct url_parts *p)
-{
-	if (strcasecmp(p->host, r->first_host) != 0)
-		return false;
-	if (p->port == r->first_port && strcmp(p->scheme, r->first_scheme) == 0)
-		return true;
-	return strcmp(r->first_scheme, "http") == 0 && r->first_port == 80 &&
-	    strcmp(p->scheme, "https") == 0 && p->port == 443;
-}
-
-static const char *http_url_error(int e)
-{
-	switch (e) {
-	case -EACCES: return "it carries a user name or password";
-	case -EPROTONOSUPPORT: return "its scheme is not http or https";
-	case -ENAMETOOLONG: return "it is too long";
-	default: return "it is not a URL";
-	}
-}
-
 /* Take the next hop of a redirect ourselves: curl never follows one, so
- * each hop's Location is parsed, counted and checked here, and the guard
- * sees the host name of the hop it connects for. 0 when the next hop is
- * under way; else the error that ends the request, with r->why. */
+ * each hop's Location is parsed, counted and checked (tools/redirect.c), and
+ * the guard sees the host name of the hop it connects for. 0 when the next
+ * hop is under way; else the error that ends the request, with r->why. */
 static int http_redirect(struct http *h, struct http_request *r)
 {
-	struct url_parts parts = {0};
+	struct redirect_hop hop = {0};
+	struct redirect_from from = {
+		.location = r->location,
+		.url = r->hop_url,
+		.first_url = r->url,
+		.trusted = r->guard == NULL,
+		.hops = r->hops,
+		.max_hops = r->max_redirects,
+		.method = r->method,
+		.has_body = r->body != NULL,
+	};
 	CURL *e = r->easy;
-	char *next = NULL;
-	long status = 0, left;
-	bool other_host, to_get;
+	long left;
 	int rr;
 
-	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-	if (r->location == NULL) {
-		snprintf(r->why, sizeof(r->why), "HTTP %ld redirect without a Location", status);
-		rr = -EBADMSG;
-		goto out;
-	}
-	if (r->hops >= r->max_redirects) {
-		snprintf(r->why, sizeof(r->why), "too many redirects (more than %ld)",
-		    r->max_redirects);
-		rr = -ELOOP;
-		goto out;
-	}
-	rr = url_resolve(r->hop_url, r->location, &next);
-	if (rr == 0)
-		rr = url_parse(next, &parts);
-	if (rr < 0) {
-		snprintf(r->why, sizeof(r->why), "HTTP %ld redirect to a URL that is not"
-		    " followed: %s", status, http_url_error(rr));
-		rr = rr == -EACCES ? -EACCES : -EINVAL;
-		goto out;
-	}
-	if (r->guard == NULL && !http_same_endpoint(r, &parts)) {
-		snprintf(r->why, sizeof(r->why), "refused to follow a redirect from %s to another"
-		    " host (%s): the configured endpoint is trusted, not where it redirects to",
-		    r->first_host, parts.host);
-		rr = -EACCES;
-		goto out;
-	}
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &from.status);
+	rr = redirect_next(&from, &hop, r->why, sizeof(r->why));
+	if (rr < 0)
+		return rr;
 	left = r->timeout_ms - (long)(time_mono_ms() - r->started_ms);
 	if (left <= 0) {
 		snprintf(r->why, sizeof(r->why), "timed out following redirects");
 		rr = -ETIMEDOUT;
 		goto out;
 	}
-	other_host = strcasecmp(parts.host, r->hop_host) != 0;
-	/* What browsers and curl do: 303 turns anything but HEAD into GET,
-	 * 301 and 302 turn POST into GET; 307 and 308 repeat the request. */
-	to_get = (status == 303 && !(r->method && strcmp(r->method, "HEAD") == 0)) ||
-	    ((status == 301 || status == 302) && (r->method ? strcmp(r->method, "POST") == 0 :
-	    r->body != NULL));
 	curl_multi_remove_handle(h->multi, e);
-	rr = 0;
-	if (to_get) {
-		if (curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL) != CURLE_OK ||
-		    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) != CURLE_OK)
-			rr = -ENOMEM;
-	}
-	/* Headers may carry a key meant for the first host only. */
-	if (other_host && r->headers && curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL) != CURLE_OK)
+	if (hop.to_get && (curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) != CURLE_OK))
 		rr = -ENOMEM;
-	if (rr == 0 && (curl_easy_setopt(e, CURLOPT_URL, next) != CURLE_OK ||
+	/* Headers may carry a key meant for the first host only. */
+	if (hop.other_host && r->headers &&
+	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL) != CURLE_OK)
+		rr = -ENOMEM;
+	if (rr == 0 && (curl_easy_setopt(e, CURLOPT_URL, hop.url) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, left) != CURLE_OK))
 		rr = -ENOMEM;
 	if (rr < 0) {
@@ -497,11 +439,11 @@ static int http_redirect(struct http *h, struct http_request *r)
 		goto out;
 	}
 	free(r->hop_url);
-	r->hop_url = next;
-	next = NULL;
+	r->hop_url = hop.url;
+	hop.url = NULL;
 	free(r->hop_host);
-	r->hop_host = parts.host;
-	parts.host = NULL;
+	r->hop_host = hop.host;
+	hop.host = NULL;
 	r->hops++;
 	r->redirecting = false;
 	r->hdr_status = 0;
@@ -514,8 +456,7 @@ static int http_redirect(struct http *h, struct http_request *r)
 		rr = -ENOMEM;
 	}
 out:
-	url_parts_clear(&parts);
-	free(next);
+	redirect_hop_clear(&hop);
 	return rr;
 }
 
@@ -799,12 +740,8 @@ int http_request_start(struct http *h, const struct http_options *o, http_done_f
 	r->h = h;
 	r->url = xstrdup(o->url);
 	r->hop_url = xstrdup(o->url);
-	r->hop_host = xstrdup(parts.host);
-	r->first_host = parts.host;
+	r->hop_host = parts.host;
 	parts.host = NULL;
-	r->first_scheme = parts.scheme;
-	parts.scheme = NULL;
-	r->first_port = parts.port;
 	url_parts_clear(&parts);
 	r->method = o->method ? xstrdup(o->method) : NULL;
 	r->user_agent = o->user_agent ? xstrdup(o->user_agent) : NULL;
