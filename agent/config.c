@@ -14,6 +14,7 @@
 #include "config.h"
 #include "log.h"
 #include "paths.h"
+#include "ssrf.h"
 #include "str.h"
 #include "xmalloc.h"
 
@@ -268,6 +269,11 @@ static int config_set_list(struct config_list *l, enum config_type type, char *v
 		}
 		config_list_add(&tmp, tok);
 	}
+	/* An allow-list holding every address is a guard switched off, which
+	 * is never what an operator means by allowing a few local hosts. */
+	if (type == CT_HOSTS && ssrf_allow_check((const char *const *)tmp.items, tmp.n, err,
+	    errlen) < 0)
+		goto fail;
 	if (tmp.n == 0 && type != CT_HOSTS) {
 		snprintf(err, errlen, "the list is empty");
 		goto fail;
@@ -493,18 +499,23 @@ int config_load(const char *path, struct config **ret, char *errmsg, size_t errl
 	struct config *c = NULL;
 	char *text = NULL;
 	size_t len = 0;
-	struct stat st;
+	struct stat st = {0};
 	ssize_t n;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer (with -n, or
+	 * in the running daemon on SIGHUP); only a regular file is read. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		r = -errno;
 		snprintf(errmsg, errlen, "%s: %s", path, strerror(errno));
 		return r;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(errmsg, errlen, "%s: not a regular file", path);
+		snprintf(errmsg, errlen, "%s: not a regular file%s", path,
+		    S_ISFIFO(st.st_mode) ? " (a FIFO)" : S_ISDIR(st.st_mode) ? " (a directory)" :
+		    S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? " (a device)" :
+		    S_ISSOCK(st.st_mode) ? " (a socket)" : "");
 		r = -EINVAL;
 		goto out;
 	}

@@ -130,6 +130,28 @@ bool utf8_valid(const char *s, size_t len)
 	return true;
 }
 
+/* The code point of the valid 2- or 3-byte UTF-8 sequence at p. */
+static unsigned str_code_point(const unsigned char *p, size_t n)
+{
+	if (n == 2)
+		return (unsigned)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+	return (unsigned)(p[0] & 0x0f) << 12 | (unsigned)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+}
+
+/* U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069. */
+static bool str_is_bidi_control(const unsigned char *p, size_t n)
+{
+	unsigned cp;
+
+	if (n == 2 && p[0] == 0xd8 && p[1] == 0x9c)
+		return true;
+	if (n != 3 || p[0] != 0xe2)
+		return false;
+	cp = str_code_point(p, n);
+	return cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069);
+}
+
 int str_escape(struct buf *b, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -159,6 +181,14 @@ int str_escape(struct buf *b, const char *s, size_t len)
 		if (n == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0) {
 			r = buf_printf(b, "\\u%04x", p[i + 1]);
 			i += 2;
+			continue;
+		}
+		/* Bidirectional overrides, isolates and marks reorder what a
+		 * terminal shows, so a question or a title could pass for
+		 * another line: shown as their code points instead. */
+		if (str_is_bidi_control(p + i, n)) {
+			r = buf_printf(b, "\\u%04x", str_code_point(p + i, n));
+			i += n;
 			continue;
 		}
 		r = buf_append(b, p + i, n);

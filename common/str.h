@@ -19,8 +19,9 @@ int str_to_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 size_t utf8_seq_len(const unsigned char *s, size_t len);
 /* True when s[0..len) is valid UTF-8 with no overlongs or surrogates. */
 bool utf8_valid(const char *s, size_t len);
-/* Append s to b with control characters and non-UTF-8 bytes escaped, so
- * untrusted text is safe in logs and terminals. */
+/* Append s to b with control characters (C0, DEL, C1), bidirectional
+ * controls (U+061C, U+200E-F, U+202A-E, U+2066-9) and non-UTF-8 bytes
+ * escaped, so untrusted text is safe in logs and terminals. */
 int str_escape(struct buf *b, const char *s, size_t len);
 /* Parse a duration "30", "30s", "5m", "2h", "1d" into seconds. */
 int str_to_seconds(const char *s, int64_t max, int64_t *ret);

@@ -3,6 +3,7 @@
 #define RESEARCHD_STORE_INTERNAL_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 
 #include "store.h"
 
@@ -64,6 +65,10 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[_STMT_MAX];
 	int txn_depth;
+	/* The error that ended the last transaction, kept across its
+	 * ROLLBACK so that the caller logs the cause, not the cleanup. */
+	char txn_error[256];
+	bool txn_failed;
 };
 
 /* The statement, prepared on first use and reset for reuse; NULL on error. */

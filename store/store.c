@@ -461,7 +461,25 @@ int store_step_returning(sqlite3_stmt *st, int64_t *ret_id)
 
 const char *store_errmsg(struct store *s)
 {
-	return s && s->db ? sqlite3_errmsg(s->db) : "no database";
+	if (s == NULL || s->db == NULL)
+		return "no database";
+	/* After a failed transaction the last call is its ROLLBACK (or none
+	 * was needed): the error worth telling is the one that ended it. */
+	if (s->txn_failed && sqlite3_errcode(s->db) == SQLITE_OK)
+		return s->txn_error;
+	return sqlite3_errmsg(s->db);
+}
+
+/* Keep the error that fails the transaction, then roll back what is left
+ * of it: SQLite has already rolled back by itself after some errors
+ * (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM), and a ROLLBACK then would
+ * only replace the real error with "no transaction is active". */
+static void store_txn_abort(struct store *s)
+{
+	snprintf(s->txn_error, sizeof(s->txn_error), "%s", sqlite3_errmsg(s->db));
+	s->txn_failed = true;
+	if (!sqlite3_get_autocommit(s->db))
+		store_step_done(store_stmt(s, STMT_ROLLBACK));
 }
 
 static int store_exec(struct store *s, const char *sql)
@@ -599,6 +617,7 @@ int store_begin(struct store *s)
 
 	if (s->txn_depth++ > 0)
 		return 0;
+	s->txn_failed = false;
 	r = store_step_done(store_stmt(s, STMT_BEGIN));
 	if (r < 0)
 		s->txn_depth = 0;
@@ -615,7 +634,7 @@ int store_commit(struct store *s)
 		return 0;
 	r = store_step_done(store_stmt(s, STMT_COMMIT));
 	if (r < 0)
-		store_step_done(store_stmt(s, STMT_ROLLBACK));
+		store_txn_abort(s);
 	return r;
 }
 
@@ -624,5 +643,5 @@ void store_rollback(struct store *s)
 	if (s->txn_depth == 0)
 		return;
 	s->txn_depth = 0;
-	store_step_done(store_stmt(s, STMT_ROLLBACK));
+	store_txn_abort(s);
 }

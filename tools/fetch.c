@@ -613,11 +613,13 @@ static void fetch_on_page(struct http_request *req, struct http_response *resp, 
 			o = fetch_outcome_transient(j->url, resp->error, "fetching %s: %s", j->url,
 			    resp->error_msg);
 		}
-	} else if (resp->location && f->c.max_redirects > 0 && (resp->status == 301 ||
-	    resp->status == 302 || resp->status == 303 || resp->status == 307 ||
-	    resp->status == 308)) {
+	} else if (f->c.max_redirects > 0 && (resp->status == 301 || resp->status == 302 ||
+	    resp->status == 303 || resp->status == 307 || resp->status == 308)) {
 		fetch_breaker_ok(h);
-		o = fetch_follow(f, j, resp);
+		/* A redirect that cannot be followed is not a page. */
+		o = resp->location ? fetch_follow(f, j, resp) : fetch_outcome_failed(j->url,
+		    -EBADMSG, resp->status, resp->url, "HTTP %ld redirect without a Location",
+		    resp->status);
 		if (o == NULL) {
 			fetch_host_pump(f, h);
 			return;

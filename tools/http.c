@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "redirect.h"
 #include "ssrf.h"
 #include "str.h"
 #include "url.h"
@@ -43,14 +44,17 @@ struct http_request {
 	void *data_ud;
 	const struct ssrf_policy *guard;
 	char *hop_url, *hop_host;	/* the URL of the current redirect hop */
-	long max_redirects;
+	long max_redirects;		/* < 0: redirects are the caller's */
+	long hops;			/* redirects followed */
+	long timeout_ms;		/* of the whole request, over every hop */
+	bool redirecting;		/* this hop's answer is a redirect we follow */
 	size_t max_body;
 	int64_t queued_ms, started_ms;
 
 	struct buf body_buf;
 	int64_t bytes;
-	bool too_big, headers_too_big, denied;
-	int cb_error;
+	bool too_big, headers_too_big, denied, bad_location;
+	int cb_error, redirect_error;
 	long hdr_status;
 	size_t hdr_bytes;
 	char *content_type, *etag, *last_modified, *retry_after, *location;
@@ -140,6 +144,9 @@ static size_t http_on_write(char *p, size_t size, size_t n, void *ud)
 
 	if (r->cancelled)
 		return 0;
+	/* The body of a redirect we follow is nobody's business. */
+	if (r->redirecting)
+		return len;
 	/* Counted after decoding: a small compressed body that inflates past the
 	 * cap is stopped here. */
 	if ((uint64_t)r->bytes + len > r->max_body) {
@@ -168,27 +175,6 @@ static void http_set_header(char **field, const char *v, size_t n)
 	*field = n <= HTTP_MAX_HEADER_VALUE ? xstrndup(v, n) : NULL;
 }
 
-/* Follow the hop a redirect leads to, so that the guard knows which host
- * name the next connection is for. */
-static void http_next_hop(struct http_request *r)
-{
-	struct url_parts parts = {0};
-	char *next = NULL;
-
-	if (url_resolve(r->hop_url, r->location, &next) < 0)
-		return;
-	if (url_parse(next, &parts) == 0) {
-		free(r->hop_host);
-		r->hop_host = parts.host;
-		parts.host = NULL;
-		free(r->hop_url);
-		r->hop_url = next;
-		next = NULL;
-	}
-	url_parts_clear(&parts);
-	free(next);
-}
-
 static size_t http_on_header(char *p, size_t size, size_t n, void *ud)
 {
 	struct http_request *r = ud;
@@ -209,10 +195,7 @@ static size_t http_on_header(char *p, size_t size, size_t n, void *ud)
 		return 0;
 	}
 	if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
-		if (r->max_redirects >= 0 && r->location && (r->hdr_status == 301 ||
-		    r->hdr_status == 302 || r->hdr_status == 303 || r->hdr_status == 307 ||
-		    r->hdr_status == 308))
-			http_next_hop(r);
+		r->redirecting = r->max_redirects >= 0 && redirect_is_followed(r->hdr_status);
 		return len;
 	}
 	v = memchr(p, ':', len);
@@ -235,8 +218,20 @@ static size_t http_on_header(char *p, size_t size, size_t n, void *ud)
 	H("etag", etag);
 	H("last-modified", last_modified);
 	H("retry-after", retry_after);
-	H("location", location);
 #undef H
+	/* A Location is a URL, with the cap of one; past it the answer cannot
+	 * be checked, so it ends the transfer instead of being dropped. */
+	if (nl == 8 && strncasecmp(p, "location", 8) == 0) {
+		if (vl >= URL_MAX && r->hdr_status >= 300 && r->hdr_status <= 399) {
+			r->bad_location = true;
+			return 0;
+		}
+		if (vl >= URL_MAX)
+			return len;
+		free(r->location);
+		r->location = xstrndup(v, vl);
+		return len;
+	}
 	if (nl == 14 && strncasecmp(p, "content-length", 14) == 0) {
 		char tmp[32];
 		int64_t cl;
@@ -290,11 +285,20 @@ static int http_error(struct http_request *r, CURLcode rc, const char **msg)
 		*msg = r->why;
 		return -EACCES;
 	}
+	if (r->redirect_error < 0) {
+		*msg = r->why;
+		return r->redirect_error;
+	}
 	if (r->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
 		snprintf(r->why, sizeof(r->why), "the response body exceeds the limit of %zu bytes"
 		    " (counted after decompression)", r->max_body);
 		*msg = r->why;
 		return -EFBIG;
+	}
+	if (r->bad_location) {
+		snprintf(r->why, sizeof(r->why), "the Location header exceeds %d bytes", URL_MAX);
+		*msg = r->why;
+		return -EBADMSG;
 	}
 	if (r->headers_too_big) {
 		snprintf(r->why, sizeof(r->why), "the response headers exceed %d bytes",
@@ -315,11 +319,6 @@ static int http_error(struct http_request *r, CURLcode rc, const char **msg)
 	case CURLE_OK:
 		return 0;
 	case CURLE_OPERATION_TIMEDOUT: e = -ETIMEDOUT; what = "timed out"; break;
-	case CURLE_TOO_MANY_REDIRECTS:
-		snprintf(r->why, sizeof(r->why), "too many redirects (more than %ld)",
-		    r->max_redirects);
-		*msg = r->why;
-		return -ELOOP;
 	case CURLE_COULDNT_RESOLVE_HOST: e = -EHOSTUNREACH; what = "could not resolve the host"; break;
 	case CURLE_COULDNT_CONNECT: e = -ECONNREFUSED; what = "could not connect"; break;
 	case CURLE_UNSUPPORTED_PROTOCOL: e = -EPROTONOSUPPORT; what = "only http and https are allowed"; break;
@@ -362,7 +361,7 @@ static void http_finish(struct http *h, struct http_request *r, CURLcode rc)
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &resp.status);
 	curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &url);
 	curl_easy_getinfo(r->easy, CURLINFO_PRIMARY_IP, &ip);
-	curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_COUNT, &resp.redirects);
+	resp.redirects = r->hops;
 	curl_easy_getinfo(r->easy, CURLINFO_SIZE_DOWNLOAD_T, &wire);
 	resp.url = url ? url : r->url;
 	if (ip)
@@ -391,6 +390,74 @@ static void http_finish(struct http *h, struct http_request *r, CURLcode rc)
 	/* The callback may have stolen the body. */
 	r->body_buf = resp.body;
 	http_request_free(r);
+}
+
+/* Take the next hop of a redirect ourselves: curl never follows one, so
+ * each hop's Location is parsed, counted and checked (tools/redirect.c), and
+ * the guard sees the host name of the hop it connects for. 0 when the next
+ * hop is under way; else the error that ends the request, with r->why. */
+static int http_redirect(struct http *h, struct http_request *r)
+{
+	struct redirect_hop hop = {0};
+	struct redirect_from from = {
+		.location = r->location,
+		.url = r->hop_url,
+		.first_url = r->url,
+		.trusted = r->guard == NULL,
+		.hops = r->hops,
+		.max_hops = r->max_redirects,
+		.method = r->method,
+		.has_body = r->body != NULL,
+	};
+	CURL *e = r->easy;
+	long left;
+	int rr;
+
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &from.status);
+	rr = redirect_next(&from, &hop, r->why, sizeof(r->why));
+	if (rr < 0)
+		return rr;
+	left = r->timeout_ms - (long)(time_mono_ms() - r->started_ms);
+	if (left <= 0) {
+		snprintf(r->why, sizeof(r->why), "timed out following redirects");
+		rr = -ETIMEDOUT;
+		goto out;
+	}
+	curl_multi_remove_handle(h->multi, e);
+	if (hop.to_get && (curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) != CURLE_OK))
+		rr = -ENOMEM;
+	/* Headers may carry a key meant for the first host only. */
+	if (hop.other_host && r->headers &&
+	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL) != CURLE_OK)
+		rr = -ENOMEM;
+	if (rr == 0 && (curl_easy_setopt(e, CURLOPT_URL, hop.url) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, left) != CURLE_OK))
+		rr = -ENOMEM;
+	if (rr < 0) {
+		snprintf(r->why, sizeof(r->why), "out of memory following a redirect");
+		goto out;
+	}
+	free(r->hop_url);
+	r->hop_url = hop.url;
+	hop.url = NULL;
+	free(r->hop_host);
+	r->hop_host = hop.host;
+	hop.host = NULL;
+	r->hops++;
+	r->redirecting = false;
+	r->hdr_status = 0;
+	r->errbuf[0] = '\0';
+	http_clear_headers(r);
+	buf_reset(&r->body_buf);
+	r->bytes = 0;
+	if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+		snprintf(r->why, sizeof(r->why), "out of memory following a redirect");
+		rr = -ENOMEM;
+	}
+out:
+	redirect_hop_clear(&hop);
+	return rr;
 }
 
 static void http_reap(struct http *h)
@@ -423,8 +490,14 @@ static void http_check_done(struct http *h)
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-		if (r)
-			http_finish(h, r, m->data.result);
+		if (r == NULL)
+			continue;
+		if (m->data.result == CURLE_OK && r->redirecting && !r->cancelled) {
+			r->redirect_error = http_redirect(h, r);
+			if (r->redirect_error == 0)
+				continue;
+		}
+		http_finish(h, r, m->data.result);
 	}
 	http_pump(h);
 }
@@ -596,7 +669,6 @@ struct http *http_free(struct http *h)
 static int http_setup(struct http_request *r, const struct http_options *o)
 {
 	CURL *e = r->easy;
-	long maxredirs = o->max_redirects == 0 ? 5 : o->max_redirects;
 	int r_ok = 0;
 
 #define SET(opt, val) do { if (curl_easy_setopt(e, opt, val) != CURLE_OK) r_ok = -EINVAL; } while (0)
@@ -611,10 +683,9 @@ static int http_setup(struct http_request *r, const struct http_options *o)
 	SET(CURLOPT_PROXY, "");
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	SET(CURLOPT_FOLLOWLOCATION, maxredirs >= 0 ? 1L : 0L);
-	SET(CURLOPT_MAXREDIRS, maxredirs >= 0 ? maxredirs : 0L);
+	/* curl never follows a redirect: http_redirect does, hop by hop. */
 	SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms ? o->connect_timeout_ms : 10000L);
-	SET(CURLOPT_TIMEOUT_MS, o->timeout_ms ? o->timeout_ms : 60000L);
+	SET(CURLOPT_TIMEOUT_MS, r->timeout_ms);
 	SET(CURLOPT_LOW_SPEED_LIMIT, o->low_speed_time ? o->low_speed_limit : 1L);
 	SET(CURLOPT_LOW_SPEED_TIME, o->low_speed_time ? o->low_speed_time : 30L);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
@@ -694,6 +765,7 @@ int http_request_start(struct http *h, const struct http_options *o, http_done_f
 	r->data_ud = o->data_ud;
 	r->guard = o->guard;
 	r->max_redirects = o->max_redirects == 0 ? 5 : o->max_redirects;
+	r->timeout_ms = o->timeout_ms ? o->timeout_ms : 60000L;
 	r->max_body = o->max_body ? o->max_body : HTTP_DEFAULT_MAX_BODY;
 	r->content_length = -1;
 	buf_init(&r->body_buf, r->max_body);

@@ -43,10 +43,19 @@ struct http_options {
 	long timeout_ms;		/* whole transfer; 0 = 60 s */
 	long low_speed_limit;		/* bytes/s ... */
 	long low_speed_time;		/* ... for this many seconds; 0 = 1 byte/s for 30 s */
-	long max_redirects;		/* followed; < 0: do not follow; 0 = 5 */
+	/* Redirects (301, 302, 303, 307, 308) are followed by tools/http
+	 * itself, never by curl, each hop's Location parsed and checked; any
+	 * other 3xx is returned as it is. < 0: none followed, the 3xx is
+	 * returned with its location; 0 = 5. A Location that cannot be
+	 * parsed, that carries credentials or exceeds URL_MAX ends the request
+	 * with an error. */
+	long max_redirects;
 	bool no_compression;		/* do not send Accept-Encoding */
 	/* When set, every address curl is about to connect to is checked
-	 * against it (and every reused connection before a request). */
+	 * against it (and every reused connection before a request), for the
+	 * host of the hop it is for. When NULL the URL is an endpoint the
+	 * operator configured: trusted itself, but a redirect from it to
+	 * another host or port is refused (-EACCES). */
 	const struct ssrf_policy *guard;
 	http_data_fn on_data;
 	void *data_ud;
@@ -60,7 +69,7 @@ struct http_response {
 	struct buf body;		/* decoded; empty when streaming */
 	int64_t bytes;			/* decoded body bytes received */
 	int64_t wire_bytes;		/* bytes on the wire (compressed) */
-	long redirects;
+	long redirects;			/* followed */
 	char primary_ip[48];
 	/* seconds from the start of the transfer */
 	double t_queue, t_dns, t_connect, t_tls, t_first_byte, t_total;

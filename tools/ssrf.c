@@ -80,6 +80,59 @@ static bool ssrf_valid_name(const char *s)
 	return true;
 }
 
+/* Whether the CIDRs of family fam, together, hold every address under the
+ * prefix net/bits: walks down the prefix tree only where some CIDR lies. */
+static bool ssrf_covers(const struct ssrf_cidr *c, size_t n, int fam, uint8_t net[16],
+    unsigned bits, unsigned max)
+{
+	bool inside = false;
+	unsigned byte = bits / 8;
+	uint8_t bit;
+	bool r;
+
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].family != fam)
+			continue;
+		if (c[i].bits <= bits && ssrf_prefix_match(net, c[i].addr, c[i].bits))
+			return true;
+		if (c[i].bits > bits && ssrf_prefix_match(c[i].addr, net, bits))
+			inside = true;
+	}
+	if (!inside || bits == max)
+		return false;
+	bit = (uint8_t)(0x80 >> (bits % 8));
+	net[byte] &= (uint8_t)~bit;
+	r = ssrf_covers(c, n, fam, net, bits + 1, max);
+	if (r) {
+		net[byte] |= bit;
+		r = ssrf_covers(c, n, fam, net, bits + 1, max);
+		net[byte] &= (uint8_t)~bit;
+	}
+	return r;
+}
+
+int ssrf_allow_check(const char *const *allow, size_t n, char *why, size_t whylen)
+{
+	struct ssrf_cidr c[SSRF_MAX_ALLOW];
+	uint8_t net[16] = {0};
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k < SSRF_MAX_ALLOW; i++)
+		if (ssrf_parse_cidr(allow[i], &c[k]) == 0)
+			k++;
+	if (ssrf_covers(c, k, AF_INET, net, 0, 32)) {
+		snprintf(why, whylen, "allow_hosts covers every IPv4 address (as 0.0.0.0/0 does),"
+		    " which switches the SSRF guard off: name the hosts or networks to allow");
+		return -EINVAL;
+	}
+	if (ssrf_covers(c, k, AF_INET6, net, 0, 128)) {
+		snprintf(why, whylen, "allow_hosts covers every IPv6 address (as ::/0 does),"
+		    " which switches the SSRF guard off: name the hosts or networks to allow");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int ssrf_policy_new(const char *const *allow, size_t n, struct ssrf_policy **ret,
     size_t *ret_bad)
 {
@@ -99,6 +152,12 @@ int ssrf_policy_new(const char *const *allow, size_t n, struct ssrf_policy **ret
 			ssrf_policy_free(p);
 			return -EINVAL;
 		}
+	}
+	if (ssrf_allow_check(allow, n, NULL, 0) < 0) {
+		if (ret_bad)
+			*ret_bad = n;
+		ssrf_policy_free(p);
+		return -EDOM;
 	}
 	*ret = p;
 	return 0;
@@ -178,9 +237,18 @@ const char *ssrf_classify(const struct sockaddr *sa)
 		static const uint8_t zero[12], mapped[12] = { [10] = 0xff, [11] = 0xff };
 		static const uint8_t nat64[12] = { 0x00, 0x64, 0xff, 0x9b };
 
-		/* ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible, deprecated),
-		 * 64:ff9b::a.b.c.d (NAT64): the IPv4 address is what is reached. */
-		if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
+		static const uint8_t translated[12] = { [8] = 0xff, [9] = 0xff };
+
+		/* ::ffff:0:0/96 (mapped) and ::ffff:0:0:0/96 (SIIT translated)
+		 * never name a public host: no resolver hands them out for one,
+		 * and what they reach depends on the local stack or translator. */
+		if (memcmp(a, mapped, 12) == 0)
+			return "IPv4-mapped";
+		if (memcmp(a, translated, 12) == 0)
+			return "IPv4-translated";
+		/* ::a.b.c.d (compatible, deprecated), 64:ff9b::a.b.c.d (NAT64):
+		 * the IPv4 address is what is reached. */
+		if (memcmp(a, nat64, 12) == 0)
 			return ssrf_classify_v4(a + 12);
 		if (memcmp(a, zero, 12) == 0 && !(a[12] == 0 && a[13] == 0 && a[14] == 0 && a[15] <= 1))
 			return ssrf_classify_v4(a + 12) ? ssrf_classify_v4(a + 12) : "IPv4-compatible";

@@ -15,14 +15,20 @@ struct ssrf_policy;
 
 /* allow: host names (matched exactly, case-insensitively, against the host
  * of the URL being fetched) or CIDRs ("10.0.0.0/8", "::1/128", or a bare
- * address). -EINVAL with *ret_bad set to the index of a bad entry. */
+ * address). -EINVAL with *ret_bad set to the index of a bad entry; -EDOM
+ * (and *ret_bad = n) when the list switches the guard off (see below). */
 int ssrf_policy_new(const char *const *allow, size_t n, struct ssrf_policy **ret,
     size_t *ret_bad);
 struct ssrf_policy *ssrf_policy_free(struct ssrf_policy *p);
+/* -EINVAL, with a sentence in why (may be NULL), when the CIDRs of allow
+ * together cover every IPv4 or every IPv6 address (0.0.0.0/0, ::/0,
+ * 0.0.0.0/1 with 128.0.0.0/1, ...): that is no guard at all. */
+int ssrf_allow_check(const char *const *allow, size_t n, char *why, size_t whylen);
 
 /* The class of a non-public address ("loopback", "private", ...), or NULL
- * for a public unicast address. IPv4-mapped and -compatible IPv6 addresses
- * are classed by their IPv4 address. */
+ * for a public unicast address. IPv4-mapped (::ffff:0:0/96) and
+ * -translated (::ffff:0:0:0/96) addresses are never public; IPv4-compatible
+ * and NAT64 ones are classed by their IPv4 address. */
 const char *ssrf_classify(const struct sockaddr *sa);
 /* 0 when sa may be connected to for a URL whose host is host (may be NULL),
  * else -EACCES with a sentence in why. */

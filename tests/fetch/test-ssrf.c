@@ -26,10 +26,12 @@ static void test_denied(void **state)
 		"::1", "::", "fe80::1", "fc00::1", "fd12:3456::1", "fec0::1", "ff02::1",
 		"2001:db8::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254",
 		"::127.0.0.1", "64:ff9b::10.0.0.1", "2002:7f00:1::",
+		/* Mapped and SIIT-translated: never a public host's address. */
+		"::ffff:8.8.8.8", "::ffff:0:127.0.0.1", "::ffff:0:8.8.8.8",
 	};
 	static const char *const allowed[] = {
 		"93.184.216.34", "8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "11.0.0.1",
-		"2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::8.8.8.8",
+		"2606:4700::1111", "64:ff9b::8.8.8.8",
 	};
 
 	for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++)
@@ -70,9 +72,52 @@ static void test_allow_list(void **state)
 	assert_int_equal(ssrf_policy_new(bads2, 1, &p, &bad), -EINVAL);
 }
 
+/* An allow-list that covers a whole address family is no guard at all. */
+static void test_allow_everything(void **state)
+{
+	static const char *const open[][4] = {
+		{ "0.0.0.0/0" }, { "::/0" }, { "example.org", "::/0" },
+		{ "0.0.0.0/1", "128.0.0.0/1" },
+		{ "128.0.0.0/1", "0.0.0.0/2", "64.0.0.0/2" },
+		{ "::/1", "8000::/1" },
+		{ "1.2.3.4/0" },
+	};
+	static const char *const closed[][4] = {
+		{ "0.0.0.0/1" }, { "0.0.0.0/1", "128.0.0.0/2" }, { "::/1" },
+		{ "0.0.0.0/1", "::/1", "128.0.0.0/2", "8000::/2" },
+		{ "127.0.0.0/8", "localhost" },
+	};
+	struct ssrf_policy *p = NULL;
+	char why[256];
+	size_t bad;
+
+	for (size_t i = 0; i < sizeof(open) / sizeof(open[0]); i++) {
+		size_t n = 0;
+
+		while (n < 4 && open[i][n])
+			n++;
+		if (ssrf_allow_check(open[i], n, why, sizeof(why)) != -EINVAL)
+			fail_msg("list %zu (%s ...) was accepted", i, open[i][0]);
+		assert_non_null(strstr(why, "switches the SSRF guard off"));
+		assert_int_equal(ssrf_policy_new(open[i], n, &p, &bad), -EDOM);
+		assert_null(p);
+	}
+	for (size_t i = 0; i < sizeof(closed) / sizeof(closed[0]); i++) {
+		size_t n = 0;
+
+		while (n < 4 && closed[i][n])
+			n++;
+		if (ssrf_allow_check(closed[i], n, why, sizeof(why)) != 0)
+			fail_msg("list %zu (%s ...) was refused", i, closed[i][0]);
+		assert_int_equal(ssrf_policy_new(closed[i], n, &p, &bad), 0);
+		p = ssrf_policy_free(p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_allow_everything),
 		cmocka_unit_test(test_denied),
 		cmocka_unit_test(test_allow_list),
 	};

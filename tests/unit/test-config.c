@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -140,6 +141,13 @@ static void test_errors(void **state)
 	expect_error("[search]\nbackends = brave\n", "t.conf:2: search backend brave needs [search] brave_key_file");
 	expect_error("[fetch]\nallow_hosts = 10.0.0.0/33\n", "t.conf:2: \"10.0.0.0/33\" is not a host name");
 	expect_error("[fetch]\nallow_hosts = bad_host!\n", "t.conf:2: \"bad_host!\" is not a host name");
+	expect_error("[fetch]\nallow_hosts = 0.0.0.0/0\n",
+	    "t.conf:2: allow_hosts covers every IPv4 address (as 0.0.0.0/0 does), which switches"
+	    " the SSRF guard off");
+	expect_error("[fetch]\nallow_hosts = localhost, ::/0\n",
+	    "t.conf:2: allow_hosts covers every IPv6 address");
+	expect_error("[fetch]\nallow_hosts = 0.0.0.0/1, 128.0.0.0/1\n",
+	    "t.conf:2: allow_hosts covers every IPv4 address");
 	expect_error("[fetch]\nmax_body = 1\n", "t.conf:2: max_body must be a size");
 	expect_error("[fetch]\nuser_agent = \"\"\n", "t.conf:2: user_agent must not be empty");
 	expect_error("[budget]\nmax_depth = 11\n", "t.conf:2: max_depth must be an integer from 1 to 10");
@@ -185,6 +193,35 @@ static void test_load(void **state)
 	assert_non_null(strstr(err, "No such file"));
 }
 
+/* Only a regular file is read: a FIFO (named directly or through a
+ * symlink) is refused at once instead of waiting for a writer. */
+static void test_load_not_regular(void **state)
+{
+	char dir[] = "/tmp/test-config-XXXXXX", fifo[64], link[64];
+	struct config *c = NULL;
+	char err[256] = "";
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	snprintf(link, sizeof(link), "%s/link", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(symlink(fifo, link), 0);
+	/* The old code blocks in open(): a hang ends the test as a failure. */
+	alarm(10);
+	assert_int_equal(config_load(fifo, &c, err, sizeof(err)), -EINVAL);
+	assert_null(c);
+	assert_non_null(strstr(err, "not a regular file (a FIFO)"));
+	assert_int_equal(config_load(link, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not a regular file (a FIFO)"));
+	assert_int_equal(config_load(dir, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not a regular file (a directory)"));
+	assert_null(c);
+	alarm(0);
+	unlink(link);
+	unlink(fifo);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +230,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_long_line_and_nul),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_load_not_regular),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
