@@ -567,6 +567,32 @@ int jobs_resume(struct jobs *j, int64_t id)
 	return r;
 }
 
+int jobs_finish(struct jobs *j, int64_t id)
+{
+	struct job_run *run = jobs_find_run(j, id);
+	const struct job_runner *runner;
+	struct store_job *job = NULL;
+	int r;
+
+	r = store_job_get(j->d->store, id, &job);
+	if (r < 0)
+		return r;
+	runner = jobs_runner(j, job->kind);
+	if (job->state != JOB_QUEUED && job->state != JOB_RUNNING && job->state != JOB_PAUSED)
+		r = -EBUSY;
+	else if (runner == NULL || runner->finish == NULL)
+		r = -ENOTSUP;
+	else
+		r = runner->finish(id, run, runner->userdata);
+	if (r == 0)
+		jobs_event(j, id, "finish", json_pack("{s:s}", "message",
+		    "asked to stop researching and write the report"));
+	if (r == 0 && job->state == JOB_PAUSED)
+		r = jobs_resume(j, id);
+	store_job_free(job);
+	return r;
+}
+
 struct job_watch *jobs_watch(struct jobs *j, int64_t id, job_watch_fn fn, void *userdata)
 {
 	struct job_watch *w;

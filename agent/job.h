@@ -34,6 +34,9 @@ struct job_runner {
 	 * stay NULL) says what they wait for; the runner calls jobs_schedule
 	 * once they can. */
 	bool (*ready)(const char **why, void *userdata);
+	/* Stop researching and write up what the job has (research finish):
+	 * run is NULL when the job is not running now. NULL: not offered. */
+	int (*finish)(int64_t job_id, struct job_run *run, void *userdata);
 	void *userdata;
 };
 
@@ -67,6 +70,10 @@ int jobs_submit(struct jobs *j, uid_t owner, const char *kind, const char *quest
 int jobs_cancel(struct jobs *j, int64_t id, const char *reason);
 int jobs_pause(struct jobs *j, int64_t id);
 int jobs_resume(struct jobs *j, int64_t id);
+/* Ask a job to stop researching and publish what it has; a paused job is
+ * resumed to do so. -ENOENT no such job, -EBUSY it has ended, -ENOTSUP its
+ * kind cannot. */
+int jobs_finish(struct jobs *j, int64_t id);
 
 /* Append an event to a job's log and tell its watchers. */
 int jobs_event(struct jobs *j, int64_t id, const char *type, json_t *data);

@@ -52,6 +52,8 @@ struct research {
 	size_t n, pending;
 	unsigned batch;			/* barriers passed: the planner's clock */
 	int64_t finish_at;		/* the batch a user's finish applies at, or -1 */
+	bool finish_requested;		/* not placed at a batch yet */
+	bool finish_live;		/* asked while this run was going */
 	bool advancing, again, stopping, waiting_model;
 	unsigned replayed_batches;
 	uv_timer_t timer;		/* retries and yields */
@@ -100,7 +102,7 @@ static void decision_done(struct effect_call *c, int r, const json_t *result, bo
 
 /* Get-or-put: *ret (new reference) is what was decided under name, the
  * first time proposed. */
-static int research_decide(struct research *rs, const char *name, const json_t *proposed,
+static int decide(struct daemon *d, int64_t job_id, const char *name, const json_t *proposed,
     json_t **ret)
 {
 	json_t *rq = json_pack("{s:s}", "name", name);
@@ -109,7 +111,7 @@ static int research_decide(struct research *rs, const char *name, const json_t *
 	int r;
 
 	decision_proposal = proposed;
-	r = effect_run(rs->d->effects, job_run_id(rs->run), "decision", rq, decision_done, &o, &c);
+	r = effect_run(d->effects, job_id, "decision", rq, decision_done, &o, &c);
 	decision_proposal = NULL;
 	json_decref(rq);
 	if (r < 0)
@@ -123,6 +125,12 @@ static int research_decide(struct research *rs, const char *name, const json_t *
 	}
 	*ret = o.value;
 	return 0;
+}
+
+static int research_decide(struct research *rs, const char *name, const json_t *proposed,
+    json_t **ret)
+{
+	return decide(rs->d, job_run_id(rs->run), name, proposed, ret);
 }
 
 /* Was name decided already? (-ENOENT when not.) */
@@ -364,6 +372,25 @@ static void research_progress(struct research *rs)
 	jobs_event(rs->d->jobs, job_run_id(rs->run), "progress", planner_progress(rs->p));
 }
 
+/* A finish the user asked for takes effect at the barrier where the run
+ * first sees it; that barrier's number is decided once, so a replay
+ * finishes at the same point. */
+static void research_place_finish(struct research *rs, bool fresh)
+{
+	json_t *at, *v = NULL;
+
+	/* Asked before this run: not before the replay has caught up, or
+	 * work already done would be thrown away. */
+	if (!rs->finish_requested || rs->finish_at >= 0 || (!fresh && !rs->finish_live))
+		return;
+	at = json_integer((json_int_t)rs->batch);
+	if (research_decide(rs, "finish", at, &v) == 0 && json_is_integer(v))
+		rs->finish_at = json_integer_value(v);
+	json_decref(at);
+	json_decref(v);
+	rs->finish_requested = false;
+}
+
 static void research_advance(struct research *rs)
 {
 	int r;
@@ -407,6 +434,7 @@ static void research_advance(struct research *rs)
 				slot_clear(s);
 			}
 			rs->batch++;
+			research_place_finish(rs, fresh);
 			if (rs->finish_at >= 0 && (int64_t)rs->batch >= rs->finish_at)
 				planner_finish_now(rs->p, "the user asked to finish (research finish)");
 			planner_barrier(rs->p);
@@ -504,6 +532,9 @@ static int research_start(struct job_run *run, void *userdata)
 		if (json_is_integer(v))
 			rs->finish_at = json_integer_value(v);
 		json_decref(v);
+	} else if (research_decided(rs, "finish-requested", &v) == 0) {
+		rs->finish_requested = true;
+		json_decref(v);
 	}
 	r = planner_new(job->id, job->question, opts, &env, &rs->p);
 	json_decref(opts);
@@ -530,25 +561,20 @@ static void research_stop(struct job_run *run, void *userdata)
 	research_release(rs);
 }
 
-int research_finish(struct job_run *run)
+static int research_finish(int64_t job_id, struct job_run *run, void *userdata)
 {
-	struct research *rs = job_run_get_data(run);
-	json_t *at, *v = NULL;
+	struct research *rs = run ? job_run_get_data(run) : NULL;
+	json_t *v = NULL;
 	int r;
 
-	if (rs == NULL)
-		return -ENOENT;
-	if (rs->finish_at >= 0)
-		return 0;
-	/* Applied at the next barrier, and recorded with its number so a
-	 * replay applies it at the same point. */
-	at = json_integer((json_int_t)rs->batch + 1);
-	r = research_decide(rs, "finish", at, &v);
-	json_decref(at);
+	/* Recorded as the job's input first, so a crash before the next
+	 * barrier does not lose it. */
+	r = decide(userdata, job_id, "finish-requested", json_true(), &v);
+	json_decref(v);
 	if (r < 0)
 		return r;
-	rs->finish_at = json_is_integer(v) ? json_integer_value(v) : (json_int_t)rs->batch + 1;
-	json_decref(v);
+	if (rs && rs->finish_at < 0)
+		rs->finish_requested = rs->finish_live = true;
 	return 0;
 }
 
@@ -626,6 +652,7 @@ int research_register(struct daemon *d)
 		.stop = research_stop,
 		.check = research_check,
 		.ready = research_ready,
+		.finish = research_finish,
 	};
 	struct job_runner reg = runner;
 	int r;
