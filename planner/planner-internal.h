@@ -173,9 +173,22 @@ int64_t pl_output_budget(const struct planner *p);
 /* report.c */
 int pl_report_build(struct planner *p);
 
-/* planner.c */
+/* text.c */
 char *pl_strdup_capped(const char *s, size_t max);
 void pl_sentence_drop(struct pl_sentence *s);
 int pl_language_ok(const char *s);
+
+/* planner.c: questions and queries, deduplicated in code */
+int pl_add_question(struct planner *p, const char *text, int parent, bool gap);
+bool pl_add_query(struct planner *p, const char *text, int question);
+void pl_add_plan(struct planner *p, const json_t *list, bool gap);
+size_t pl_verified_count(const struct planner *p);
+
+/* fold.c: the answers of the steps (NULL: the model gave none) */
+void pl_apply_plan(struct planner *p, const json_t *v);
+void pl_apply_reflect(struct planner *p, const json_t *v);
+void pl_apply_outline(struct planner *p, const json_t *v);
+void pl_apply_write(struct planner *p, int si, const json_t *v);
+void pl_outline_fallback(struct planner *p);
 
 #endif
