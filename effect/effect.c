@@ -11,9 +11,16 @@
 #include "str.h"
 #include "xmalloc.h"
 
+/* Where a call is: waiting on its execution, queued for delivery of a
+ * finished one (its done not called yet), or done (inside or past its
+ * callback; cancelling it then is a no-op). */
+enum call_state { CALL_WAITING, CALL_DELIVERY, CALL_DONE };
+
 struct effect_call {
 	struct effect_exec *x;
 	int64_t job_id;
+	uint64_t seq;		/* creation order, so a job cancel spares later calls */
+	enum call_state state;
 	effect_done_fn done;
 	void *userdata;
 	struct effect_call *next;
@@ -26,6 +33,9 @@ struct effect_exec {
 	char *request_text;	/* canonical JSON, as hashed and stored */
 	json_t *request;
 	struct effect_call *waiters;
+	/* Callers still to hear a finished execution's outcome. Callbacks may
+	 * cancel any of them, or the whole job, while the list is walked. */
+	struct effect_call *delivery;
 	int64_t job_id;		/* the job whose call started it */
 	int64_t start_ms;	/* monotonic */
 	void *data;		/* the executor's */
@@ -42,7 +52,9 @@ struct effects {
 	struct effect_kind kinds[EFFECT_MAX_KINDS];
 	size_t nkinds;
 	struct effect_exec *inflight;
+	struct effect_exec *delivering;	/* finished, callbacks running */
 	unsigned n_inflight;
+	uint64_t call_seq;
 	struct effects_stats stats;
 	effects_stored_fn stored;
 	void *stored_userdata;
@@ -251,10 +263,30 @@ fail:
 	return r;
 }
 
+static void call_list_remove(struct effect_call **head, struct effect_call *c)
+{
+	for (struct effect_call **p = head; *p; p = &(*p)->next) {
+		if (*p == c) {
+			*p = c->next;
+			return;
+		}
+	}
+}
+
+static void exec_list_remove(struct effect_exec **head, struct effect_exec *x)
+{
+	for (struct effect_exec **p = head; *p; p = &(*p)->next) {
+		if (*p == x) {
+			*p = x->next;
+			return;
+		}
+	}
+}
+
 static void effect_exec_complete(struct effect_exec *x, int r, json_t *result, json_t *cost)
 {
 	struct effects *e = x->e;
-	struct effect_call *c, *next;
+	struct effect_call *c;
 	int64_t ms = time_mono_ms() - x->start_ms;
 
 	effects_unlink(e, x);
@@ -264,18 +296,27 @@ static void effect_exec_complete(struct effect_exec *x, int r, json_t *result, j
 		r = effect_store(e, x, result, cost, ms);
 	if (r < 0)
 		e->stats.failed++;
-	/* Detach the waiters first: their callbacks may start new effects. */
-	c = x->waiters;
+	/* The callbacks may start effects, cancel siblings still queued here or
+	 * cancel the whole job: take one call at a time off a list that
+	 * effect_call_cancel and effects_cancel_job know about, and keep x
+	 * alive (off the in-flight list, so nobody joins it) until the end. */
+	x->delivery = x->waiters;
 	x->waiters = NULL;
-	for (; c; c = next) {
+	for (c = x->delivery; c; c = c->next)
+		c->state = CALL_DELIVERY;
+	x->next = e->delivering;
+	e->delivering = x;
+	while ((c = x->delivery) != NULL) {
 		int64_t job = c->job_id;
 
-		next = c->next;
+		x->delivery = c->next;
+		c->state = CALL_DONE;
 		c->done(c, r, r == 0 ? result : NULL, false, c->userdata);
 		free(c);
 		if (r == 0 && e->stored)
 			e->stored(job, e->stored_userdata);
 	}
+	exec_list_remove(&e->delivering, x);
 	if (result)
 		json_decref(result);
 	if (cost)
@@ -337,6 +378,7 @@ int effect_run(struct effects *e, int64_t job_id, const char *kind, const json_t
 
 	c = xcalloc(1, sizeof(*c));
 	c->job_id = job_id;
+	c->seq = e->call_seq++;
 	c->done = done;
 	c->userdata = userdata;
 
@@ -395,12 +437,19 @@ void effect_call_cancel(struct effect_call *c)
 	struct effect_exec *x = c->x;
 	struct effects *e = x->e;
 
-	for (struct effect_call **p = &x->waiters; *p; p = &(*p)->next) {
-		if (*p == c) {
-			*p = c->next;
-			break;
-		}
+	if (c->state == CALL_DONE)
+		return;
+	if (c->state == CALL_DELIVERY) {
+		/* x finished and is delivering: it needs no cancel and frees
+		 * itself when its delivery loop ends. */
+		call_list_remove(&x->delivery, c);
+		c->state = CALL_DONE;
+		c->done(c, -ECANCELED, NULL, false, c->userdata);
+		free(c);
+		return;
 	}
+	call_list_remove(&x->waiters, c);
+	c->state = CALL_DONE;
 	c->done(c, -ECANCELED, NULL, false, c->userdata);
 	free(c);
 	if (x->waiters == NULL) {
@@ -410,21 +459,31 @@ void effect_call_cancel(struct effect_call *c)
 	}
 }
 
-void effects_cancel_job(struct effects *e, int64_t job_id)
+/* The job's oldest call older than seq, waiting or queued for delivery. */
+static struct effect_call *effects_find_job_call(struct effects *e, int64_t job_id, uint64_t seq)
 {
-	bool again = true;
+	struct effect_exec *lists[2] = { e->inflight, e->delivering };
 
-	/* Each cancel may free an exec and its list: rescan from the head. */
-	while (again) {
-		again = false;
-		for (struct effect_exec *x = e->inflight; x && !again; x = x->next) {
-			for (struct effect_call *c = x->waiters; c; c = c->next) {
-				if (c->job_id == job_id) {
-					effect_call_cancel(c);
-					again = true;
-					break;
-				}
-			}
+	for (int i = 0; i < 2; i++) {
+		for (struct effect_exec *x = lists[i]; x; x = x->next) {
+			struct effect_call *c = i == 0 ? x->waiters : x->delivery;
+
+			for (; c; c = c->next)
+				if (c->job_id == job_id && c->seq < seq)
+					return c;
 		}
 	}
+	return NULL;
+}
+
+void effects_cancel_job(struct effects *e, int64_t job_id)
+{
+	uint64_t seq = e->call_seq;
+	struct effect_call *c;
+
+	/* Each cancel runs a callback that may change any list: search again
+	 * from the top each time. Calls made by those callbacks (seq at or
+	 * past the start) are left alone, so this always ends. */
+	while ((c = effects_find_job_call(e, job_id, seq)) != NULL)
+		effect_call_cancel(c);
 }

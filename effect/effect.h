@@ -89,9 +89,16 @@ void effect_key(const char *kind, const json_t *request, uint8_t out[HASH_BYTES]
 int effect_run(struct effects *e, int64_t job_id, const char *kind, const json_t *request,
     effect_done_fn done, void *userdata, struct effect_call **ret);
 /* Stop waiting: done is called with -ECANCELED before this returns. The
- * executor is cancelled once no caller waits for it. */
+ * executor is cancelled once no caller waits for it. Safe from inside any
+ * done callback, on any call whose done has not yet run (a sibling waiting
+ * on the same finished execution gets -ECANCELED instead of the result);
+ * on a call whose done has run or is running (itself) it does nothing. The
+ * handle must not be used after its done callback returns. */
 void effect_call_cancel(struct effect_call *c);
-/* Cancel every call of a job (job cancelled, paused, or daemon stopping). */
+/* Cancel every call of a job (job cancelled, paused, or daemon stopping),
+ * including calls queued for the result of an execution that just finished.
+ * Safe from inside a done callback; calls started by the callbacks it runs
+ * are not cancelled. */
 void effects_cancel_job(struct effects *e, int64_t job_id);
 
 #endif

@@ -396,6 +396,162 @@ static void test_clock(void **state)
 	json_decref(r);
 }
 
+/* Callbacks that cancel or start effects from inside done: every pattern
+ * must leave each call with exactly one done and touch no freed memory. */
+struct reentry {
+	struct fixture *f;
+	struct effect_call *c[3];
+	struct outcome o[3];
+	int mode;
+	json_t *next_req;
+	struct outcome next;
+	struct effect_call *next_c;
+};
+
+enum { RE_CANCEL_SIBLING, RE_CANCEL_SELF, RE_CANCEL_JOB, RE_RUN_NEW };
+
+static void reentry_done(struct effect_call *c, int r, const json_t *result, bool replayed, void *ud)
+{
+	struct reentry *t = ud;
+	int i = c == t->c[0] ? 0 : c == t->c[1] ? 1 : 2;
+	int other = i == 0 ? 1 : 0;
+	bool first = t->o[0].calls + t->o[1].calls + t->o[2].calls == 0;
+
+	on_done(c, r, result, replayed, &t->o[i]);
+	if (!first)
+		return;
+	switch (t->mode) {
+	case RE_CANCEL_SIBLING:
+		effect_call_cancel(t->c[other]);
+		break;
+	case RE_CANCEL_SELF:
+		effect_call_cancel(c);	/* already done: a no-op */
+		break;
+	case RE_CANCEL_JOB:
+		effects_cancel_job(t->f->e, t->f->job_a);
+		break;
+	case RE_RUN_NEW:
+		assert_int_equal(effect_run(t->f->e, t->f->job_a, "test.count", t->next_req, on_done,
+		    &t->next, &t->next_c), 0);
+		break;
+	}
+}
+
+static void test_cancel_sibling_from_done(void **state)
+{
+	struct fixture *f = *state;
+	struct reentry t = { .f = f, .mode = RE_CANCEL_SIBLING };
+	json_t *r = req("twice");
+
+	/* a gather step asking for one URL twice */
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, reentry_done, &t, &t.c[0]), 0);
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, reentry_done, &t, &t.c[1]), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(t.o[0].calls, 1);
+	assert_int_equal(t.o[1].calls, 1);
+	/* one got the result, the other was cancelled by it */
+	assert_true((t.o[0].r == 0 && t.o[1].r == -ECANCELED) ||
+	    (t.o[1].r == 0 && t.o[0].r == -ECANCELED));
+	assert_int_equal(executions, 1);
+	assert_int_equal(cancellations, 0);	/* the executor had finished */
+	assert_int_equal(effects_in_flight(f->e), 0);
+	outcome_clear(&t.o[0]);
+	outcome_clear(&t.o[1]);
+	json_decref(r);
+}
+
+static void test_cancel_self_from_done(void **state)
+{
+	struct fixture *f = *state;
+	struct reentry t = { .f = f, .mode = RE_CANCEL_SELF };
+	json_t *r = req("self");
+
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, reentry_done, &t, &t.c[0]), 0);
+	assert_int_equal(effect_run(f->e, f->job_b, "test.count", r, reentry_done, &t, &t.c[1]), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	/* each heard exactly once, with the result */
+	assert_int_equal(t.o[0].calls, 1);
+	assert_int_equal(t.o[1].calls, 1);
+	assert_int_equal(t.o[0].r, 0);
+	assert_int_equal(t.o[1].r, 0);
+	assert_int_equal(cancellations, 0);
+	outcome_clear(&t.o[0]);
+	outcome_clear(&t.o[1]);
+	json_decref(r);
+}
+
+static void test_cancel_job_from_done(void **state)
+{
+	struct fixture *f = *state;
+	struct reentry t = { .f = f, .mode = RE_CANCEL_JOB };
+	struct outcome slow = { 0 };
+	struct effect_call *cs;
+	json_t *r = req("job"), *rs = json_pack("{s:s, s:i}", "v", "slow", "ms", 300);
+
+	/* job a twice and job b once on one execution, and a slower one of job a */
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, reentry_done, &t, &t.c[0]), 0);
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, reentry_done, &t, &t.c[1]), 0);
+	assert_int_equal(effect_run(f->e, f->job_b, "test.count", r, reentry_done, &t, &t.c[2]), 0);
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", rs, on_done, &slow, &cs), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(t.o[i].calls, 1);
+	/* the first callback cancelled job a: the slow one and whichever job-a
+	 * call had not yet heard; job b still got its result */
+	assert_int_equal(slow.calls, 1);
+	assert_int_equal(slow.r, -ECANCELED);
+	assert_int_equal(t.o[2].r, 0);
+	/* at most one job-a call (one delivered before the cancel) got the result */
+	assert_true(t.o[0].r == -ECANCELED || t.o[1].r == -ECANCELED);
+	assert_true(t.o[0].r == 0 || t.o[0].r == -ECANCELED);
+	assert_true(t.o[1].r == 0 || t.o[1].r == -ECANCELED);
+	assert_int_equal(cancellations, 1);	/* the slow executor */
+	assert_int_equal(effects_in_flight(f->e), 0);
+	for (int i = 0; i < 3; i++)
+		outcome_clear(&t.o[i]);
+	outcome_clear(&slow);
+	json_decref(r);
+	json_decref(rs);
+}
+
+static void test_run_from_done(void **state)
+{
+	struct fixture *f = *state;
+	struct reentry t = { .f = f, .mode = RE_RUN_NEW };
+	json_t *r = req("first");
+
+	/* the same request again, from its own callback: replays from the store */
+	t.next_req = r;
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, reentry_done, &t, &t.c[0]), 0);
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, reentry_done, &t, &t.c[1]), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(t.o[0].r, 0);
+	assert_int_equal(t.o[1].r, 0);
+	assert_int_equal(t.next.calls, 1);
+	assert_true(t.next.replayed);
+	assert_null(t.next_c);
+	assert_int_equal(executions, 1);
+
+	/* a new request from the callback: runs */
+	outcome_clear(&t.o[0]);
+	outcome_clear(&t.o[1]);
+	outcome_clear(&t.next);
+	t.next_req = req("second");
+	json_decref(r);
+	r = req("first-b");
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, reentry_done, &t, &t.c[0]), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(t.o[0].r, 0);
+	assert_int_equal(t.next.calls, 1);
+	assert_int_equal(t.next.r, 0);
+	assert_false(t.next.replayed);
+	assert_int_equal(executions, 3);
+	outcome_clear(&t.o[0]);
+	outcome_clear(&t.next);
+	json_decref(t.next_req);
+	json_decref(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +563,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drain_and_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_sibling_from_done, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_self_from_done, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_job_from_done, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_from_done, setup, teardown),
 	};
 	hash_init();
 	return cmocka_run_group_tests_name("effect", tests, NULL, NULL);
