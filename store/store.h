@@ -27,7 +27,10 @@ int store_schema_version(struct store *s, int *ret);
 int store_schema_latest(void);
 int64_t store_db_bytes(struct store *s);
 
-/* Transactions nest by counting: only the outermost commits. */
+/* Transactions nest: the outermost level is a transaction, inner levels are
+ * savepoints. An inner rollback undoes that level only; the outer one goes
+ * on and its commit keeps its own writes. Only the outermost commit is
+ * durable. */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);

@@ -334,6 +334,41 @@ static void test_transactions(void **state)
 	assert_int_equal(store_commit(f->s), -EINVAL);
 }
 
+static void test_nested_rollback(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job *j = NULL;
+	int64_t outer1, inner, deep, outer2;
+
+	/* an inner level rolls back; the outer goes on and commits */
+	assert_int_equal(store_begin(f->s), 0);
+	outer1 = add_job(f->s, 1, "outer, before");
+	assert_int_equal(store_begin(f->s), 0);
+	inner = add_job(f->s, 1, "inner, rolled back");
+	assert_int_equal(store_begin(f->s), 0);
+	deep = add_job(f->s, 1, "deeper, committed into the inner");
+	assert_int_equal(store_commit(f->s), 0);
+	store_rollback(f->s);
+	outer2 = add_job(f->s, 1, "outer, after");
+	/* still inside the outer transaction: another handle sees nothing */
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM jobs"), 0);
+	assert_int_equal(store_commit(f->s), 0);
+
+	/* (the rolled-back rows' ids may be reused: check by question) */
+	assert_int_equal(store_job_get(f->s, outer1, &j), 0);
+	assert_string_equal(j->question, "outer, before");
+	store_job_free(j);
+	assert_int_equal(store_job_get(f->s, outer2, &j), 0);
+	assert_string_equal(j->question, "outer, after");
+	store_job_free(j);
+	assert_true(inner > outer1 && deep > inner);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM jobs WHERE question LIKE 'inner%'"
+	    " OR question LIKE 'deeper%'"), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM jobs"), 2);
+	/* every level was closed */
+	assert_int_equal(store_commit(f->s), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +380,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_effects_and_reports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nested_rollback, setup, teardown),
 	};
 	hash_init();
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
