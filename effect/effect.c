@@ -55,6 +55,7 @@ struct effects {
 	struct effect_exec *delivering;	/* finished, callbacks running */
 	unsigned n_inflight;
 	uint64_t call_seq;
+	size_t max_result;	/* bytes of one stored result's JSON */
 	struct effects_stats stats;
 	effects_stored_fn stored;
 	void *stored_userdata;
@@ -85,6 +86,7 @@ int effects_new(uv_loop_t *loop, struct store *store, struct effects **ret)
 
 	e->loop = loop;
 	e->store = store;
+	e->max_result = EFFECT_MAX_RESULT;
 	r = effects_register(e, &effect_kind_clock);
 	if (r < 0) {
 		free(e);
@@ -183,12 +185,35 @@ static void effect_key_text(const char *kind, const char *request_text, uint8_t 
 	hash_final(h, out);
 }
 
-void effect_key(const char *kind, const json_t *request, uint8_t out[HASH_BYTES])
+/* The canonical text of a request, as hashed and stored. json_canonical()
+ * would fall back to "null" for a value it cannot encode (a string that is
+ * not UTF-8, say), giving every such request one key: refuse it instead.
+ * The flags must stay those of json_canonical(), or stored keys change. */
+static int effect_canonical(const json_t *request, char **ret)
 {
-	char *text = json_canonical(request);
+	char *text;
 
-	effect_key_text(kind, text, out);
+	if (request == NULL)
+		return -EINVAL;
+	text = json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII |
+	    JSON_REAL_PRECISION(17) | JSON_ENCODE_ANY);
+	if (text == NULL)
+		return -EINVAL;
+	*ret = text;
+	return 0;
+}
+
+int effect_key(const char *kind, const json_t *request, uint8_t ret[HASH_BYTES])
+{
+	char *text;
+	int r;
+
+	r = effect_canonical(request, &text);
+	if (r < 0)
+		return r;
+	effect_key_text(kind, text, ret);
 	free(text);
+	return 0;
 }
 
 void effect_exec_set_data(struct effect_exec *x, void *data)
@@ -222,9 +247,17 @@ static json_t *effect_event_data(const struct effect_exec *x, const char *kind,
 	    "replayed", replayed, "ms", (json_int_t)ms);
 }
 
-/* Store the result for every job waiting on x, with the job's progress, in
- * one transaction. */
-static int effect_store(struct effects *e, struct effect_exec *x, const json_t *result,
+/* A result too big to keep: what is stored and handed to callers instead,
+ * so that a replay does not pay for the run again to learn the same. */
+static json_t *effect_too_big(size_t bytes, size_t max)
+{
+	return json_pack("{s:s, s:I, s:I}", "error", "too_big", "bytes", (json_int_t)bytes,
+	    "max", (json_int_t)max);
+}
+
+/* Store the result (its text) for every job waiting on x, with the job's
+ * progress, in one transaction. */
+static int effect_store(struct effects *e, struct effect_exec *x, const char *result,
     const json_t *cost, int64_t ms)
 {
 	int64_t now = time_now_ms();
@@ -263,6 +296,28 @@ fail:
 	return r;
 }
 
+/* Encode the result once for every job; one past the cap becomes a stored
+ * too_big outcome (*result is replaced). An unencodable result is the
+ * executor's bug: nothing is stored. */
+static int effect_encode_result(struct effects *e, json_t **result, char **ret_text)
+{
+	char *text;
+	size_t n;
+
+	text = json_dumps(*result, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (text == NULL)
+		return -EINVAL;
+	n = strlen(text);
+	if (n > e->max_result) {
+		free(text);
+		json_decref(*result);
+		*result = effect_too_big(n, e->max_result);
+		text = json_dumps(*result, JSON_COMPACT);
+	}
+	*ret_text = text;
+	return 0;
+}
+
 static void call_list_remove(struct effect_call **head, struct effect_call *c)
 {
 	for (struct effect_call **p = head; *p; p = &(*p)->next) {
@@ -288,12 +343,17 @@ static void effect_exec_complete(struct effect_exec *x, int r, json_t *result, j
 	struct effects *e = x->e;
 	struct effect_call *c;
 	int64_t ms = time_mono_ms() - x->start_ms;
+	char *text = NULL;
 
 	effects_unlink(e, x);
 	if (r == 0 && result == NULL)
 		r = -EINVAL;
 	if (r == 0)
-		r = effect_store(e, x, result, cost, ms);
+		r = effect_encode_result(e, &result, &text);
+	if (r == 0) {
+		r = effect_store(e, x, text, cost, ms);
+		free(text);
+	}
 	if (r < 0)
 		e->stats.failed++;
 	/* The callbacks may start effects, cancel siblings still queued here or
@@ -349,7 +409,9 @@ int effect_run(struct effects *e, int64_t job_id, const char *kind, const json_t
 
 	if (k == NULL)
 		return -EOPNOTSUPP;
-	text = json_canonical(request);
+	r = effect_canonical(request, &text);
+	if (r < 0)
+		return r;
 	effect_key_text(kind, text, key);
 
 	r = store_effect_get(e->store, job_id, key, &stored);

@@ -25,7 +25,10 @@ struct uv_loop_s;
 
 #define EFFECT_MAX_KINDS 32
 #define EFFECT_MAX_KIND_LEN 32
-#define EFFECT_MAX_RESULT (64 * 1024 * 1024)	/* bytes of one stored result */
+/* Bytes of one stored result's JSON. A bigger result is not stored: the
+ * effect's result becomes {"error":"too_big","bytes":N,"max":M}, stored and
+ * replayed like any permanent failure, and callers get that. */
+#define EFFECT_MAX_RESULT (64 * 1024 * 1024)
 
 /* An executor runs one effect. start() begins the work (asynchronously, on
  * the loop) and later calls effect_exec_done() exactly once, unless
@@ -81,11 +84,13 @@ void effects_get_stats(const struct effects *e, struct effects_stats *ret);
 /* In-flight executions (not counting waiters). */
 unsigned effects_in_flight(const struct effects *e);
 
-/* Compute the effect id of (kind, request). */
-void effect_key(const char *kind, const json_t *request, uint8_t out[HASH_BYTES]);
+/* Compute the effect id of (kind, request): -EINVAL when the request has no
+ * canonical encoding (NULL, or a string that is not UTF-8). */
+int effect_key(const char *kind, const json_t *request, uint8_t ret[HASH_BYTES]);
 
 /* Run (or replay) an effect for job_id. A replay completes synchronously:
- * done is called before effect_run returns, with *ret set to NULL. */
+ * done is called before effect_run returns, with *ret set to NULL. -EINVAL
+ * when the request has no canonical encoding (see effect_key). */
 int effect_run(struct effects *e, int64_t job_id, const char *kind, const json_t *request,
     effect_done_fn done, void *userdata, struct effect_call **ret);
 /* Stop waiting: done is called with -ECANCELED before this returns. The

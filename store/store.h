@@ -97,8 +97,10 @@ int store_event_verify(struct store *s, int64_t job_id, int64_t *ret_bad_seq);
 /* Stored effect results, per job and key. -ENOENT when absent. */
 int store_effect_get(struct store *s, int64_t job_id, const uint8_t key[HASH_BYTES],
     json_t **ret_result);
+/* result is the result's JSON text (the effects layer encodes it once for
+ * every job that stores it, and checks its size). */
 int store_effect_put(struct store *s, int64_t job_id, const uint8_t key[HASH_BYTES],
-    const char *kind, const char *request, const json_t *result, int64_t ms, int64_t now_ms);
+    const char *kind, const char *request, const char *result, int64_t ms, int64_t now_ms);
 int store_effect_count(struct store *s, int64_t job_id, int64_t *ret);
 typedef int (*store_effect_fn)(int64_t job_id, const char *request, const char *result,
     int64_t ms, int64_t created, void *userdata);

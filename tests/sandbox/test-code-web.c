@@ -262,7 +262,7 @@ static void test_table_from_page_computed_in_sandbox(void **state)
 	assert_string_equal(json_string_value(json_object_get(ge.result, "stdout")), "3 1215542\n");
 
 	/* the code, the input's hash and the result are stored together */
-	effect_key(CODE_EFFECT_KIND, req, key);
+	assert_int_equal(effect_key(CODE_EFFECT_KIND, req, key), 0);
 	assert_int_equal(store_effect_get(store, jid, key, &stored), 0);
 	assert_string_equal(json_string_value(json_object_get(stored, "code")), code);
 	hash_bytes(ex->text, strlen(ex->text), h);

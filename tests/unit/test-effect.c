@@ -51,7 +51,7 @@ static void texec_fire(uv_timer_t *timer)
 static int texec_start(struct effect_exec *x, const json_t *request, void *userdata)
 {
 	struct texec *t = calloc(1, sizeof(*t));
-	int64_t ms = 10;
+	int64_t ms = 10, big;
 	bool fail = false;
 
 	executions++;
@@ -61,6 +61,15 @@ static int texec_start(struct effect_exec *x, const json_t *request, void *userd
 	t->x = x;
 	t->fail = fail;
 	t->result = json_pack("{s:O, s:i}", "echo", json_object_get(request, "v"), "run", executions);
+	if (json_get_int(request, "big", &big) == 0) {
+		/* a result of about big bytes */
+		char *s = malloc((size_t)big + 1);
+
+		memset(s, 'a', (size_t)big);
+		s[big] = '\0';
+		json_object_set_new(t->result, "echo", json_string(s));
+		free(s);
+	}
 	uv_timer_init(effect_exec_loop(x), &t->timer);
 	t->timer.data = t;
 	uv_timer_start(&t->timer, texec_fire, (uint64_t)ms, 0);
@@ -215,10 +224,10 @@ static void test_key_is_canonical(void **state)
 	json_t *c = json_loads("{\"b\":[2,1,{\"x\":1,\"y\":2}],\"a\":1}", 0, NULL);
 	uint8_t ka[HASH_BYTES], kb[HASH_BYTES], kc[HASH_BYTES], kd[HASH_BYTES];
 
-	effect_key("k", a, ka);
-	effect_key("k", b, kb);
-	effect_key("k", c, kc);
-	effect_key("other", a, kd);
+	assert_int_equal(effect_key("k", a, ka), 0);
+	assert_int_equal(effect_key("k", b, kb), 0);
+	assert_int_equal(effect_key("k", c, kc), 0);
+	assert_int_equal(effect_key("other", a, kd), 0);
 	assert_memory_equal(ka, kb, HASH_BYTES);
 	assert_memory_not_equal(ka, kc, HASH_BYTES);
 	assert_memory_not_equal(ka, kd, HASH_BYTES);
@@ -284,7 +293,7 @@ static void test_concurrent_identical_run_once(void **state)
 	assert_int_equal(st.run, 1);
 	assert_int_equal(st.shared, 3);
 	/* both jobs have it stored */
-	effect_key("test.count", r, key);
+	assert_int_equal(effect_key("test.count", r, key), 0);
 	assert_int_equal(store_effect_get(f->s, f->job_a, key, &got), 0);
 	json_decref(got);
 	assert_int_equal(store_effect_get(f->s, f->job_b, key, &got), 0);
@@ -304,7 +313,7 @@ static void test_transient_failure_not_stored(void **state)
 	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	assert_int_equal(o.r, -EIO);
-	effect_key("test.count", r, key);
+	assert_int_equal(effect_key("test.count", r, key), 0);
 	assert_int_equal(store_effect_get(f->s, f->job_a, key, &got), -ENOENT);
 	/* so it runs again next time */
 	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
@@ -552,6 +561,70 @@ static void test_run_from_done(void **state)
 	json_decref(r);
 }
 
+static void test_key_refuses_unencodable(void **state)
+{
+	struct fixture *f = *state;
+	struct outcome o = { 0 };
+	struct effect_call *c = NULL;
+	uint8_t key[HASH_BYTES];
+	/* strings that are not UTF-8 have no canonical JSON */
+	json_t *bad1 = json_pack("{s:o}", "v", json_stringn_nocheck("\xff\xfe", 2));
+	json_t *bad2 = json_pack("{s:o}", "v", json_stringn_nocheck("\xc3\x28", 2));
+
+	assert_int_equal(effect_key("test.count", bad1, key), -EINVAL);
+	assert_int_equal(effect_key("test.count", NULL, key), -EINVAL);
+	/* two different bad requests must not share a key: both are refused */
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", bad1, on_done, &o, &c), -EINVAL);
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", bad2, on_done, &o, &c), -EINVAL);
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", NULL, on_done, &o, &c), -EINVAL);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(o.calls, 0);
+	assert_int_equal(executions, 0);
+	json_decref(bad1);
+	json_decref(bad2);
+}
+
+static void test_result_too_big(void **state)
+{
+	struct fixture *f = *state;
+	struct outcome o = { 0 };
+	struct effect_call *c = NULL;
+	json_t *r = json_pack("{s:s, s:I}", "v", "big", "big", (json_int_t)EFFECT_MAX_RESULT + 1);
+	json_t *ok = json_pack("{s:s, s:I}", "v", "fits", "big", (json_int_t)1000);
+	uint8_t key[HASH_BYTES];
+	json_t *got = NULL;
+
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	/* the caller hears a stored too_big outcome, not 64 MiB */
+	assert_int_equal(o.calls, 1);
+	assert_int_equal(o.r, 0);
+	assert_string_equal(json_string_value(json_object_get(o.result, "error")), "too_big");
+	assert_true(json_integer_value(json_object_get(o.result, "bytes")) > EFFECT_MAX_RESULT);
+	assert_int_equal(json_integer_value(json_object_get(o.result, "max")), EFFECT_MAX_RESULT);
+	assert_null(json_object_get(o.result, "echo"));
+	assert_int_equal(effect_key("test.count", r, key), 0);
+	assert_int_equal(store_effect_get(f->s, f->job_a, key, &got), 0);
+	assert_string_equal(json_string_value(json_object_get(got, "error")), "too_big");
+	json_decref(got);
+	/* and replays it: the run is not paid for again */
+	outcome_clear(&o);
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
+	assert_true(o.replayed);
+	assert_string_equal(json_string_value(json_object_get(o.result, "error")), "too_big");
+	assert_int_equal(executions, 1);
+
+	/* a result under the cap is stored as it is */
+	outcome_clear(&o);
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", ok, on_done, &o, &c), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(o.r, 0);
+	assert_int_equal(strlen(json_string_value(json_object_get(o.result, "echo"))), 1000);
+	outcome_clear(&o);
+	json_decref(r);
+	json_decref(ok);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -567,6 +640,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_self_from_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_job_from_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_from_done, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_refuses_unencodable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_result_too_big, setup, teardown),
 	};
 	hash_init();
 	return cmocka_run_group_tests_name("effect", tests, NULL, NULL);
