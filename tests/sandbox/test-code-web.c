@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <uv.h>
 #include <cmocka.h>
+#include "../cmocka-skip.h"
 
 #include "code.h"
 #include "effect.h"
@@ -225,7 +226,7 @@ static void test_table_from_page_computed_in_sandbox(void **state)
 	if (access(NGINX, X_OK) != 0) {
 		if (getenv("CI") && strcmp(getenv("CI"), "true") == 0)
 			fail_msg("nginx (%s) is missing; CI must run this test", NGINX);
-		skip();
+		test_skip("nginx is not installed");
 	}
 	assert_non_null(helper);
 
@@ -289,5 +290,5 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table_from_page_computed_in_sandbox),
 	};
-	return cmocka_run_group_tests_name("code-web", tests, setup, teardown);
+	return test_run_group("code-web", tests, setup, teardown);
 }
