@@ -16,6 +16,7 @@
 
 static int executions, cancellations;
 static int64_t last_job;
+static json_t *last_hints;	/* what the executor was handed */
 
 struct texec {
 	struct effect_exec *x;
@@ -56,6 +57,9 @@ static int texec_start(struct effect_exec *x, const json_t *request, void *userd
 
 	executions++;
 	last_job = effect_exec_job_id(x);
+	if (last_hints)
+		json_decref(last_hints);
+	last_hints = effect_exec_hints(x) ? json_deep_copy(effect_exec_hints(x)) : NULL;
 	json_get_int(request, "ms", &ms);
 	json_get_bool(request, "fail", &fail);
 	t->x = x;
@@ -148,6 +152,9 @@ static int setup(void **state)
 	f->job_a = new_job(f->s);
 	f->job_b = new_job(f->s);
 	executions = cancellations = 0;
+	if (last_hints)
+		json_decref(last_hints);
+	last_hints = NULL;
 	*state = f;
 	return 0;
 }
@@ -207,7 +214,7 @@ static void test_run_then_replay(void **state)
 	assert_int_equal(store_job_get(f->s, f->job_a, &j), 0);
 	assert_int_equal(json_integer_value(json_object_get(j->usage, "effects")), 1);
 	assert_int_equal(json_integer_value(json_object_get(j->usage, "tokens")), 10);
-	assert_int_equal(j->events, 2);	/* the run and the replay */
+	assert_int_equal(j->events, 1);	/* the run; a replay adds none */
 	store_job_free(j);
 
 	effects_get_stats(f->e, &st);
@@ -625,6 +632,259 @@ static void test_result_too_big(void **state)
 	json_decref(ok);
 }
 
+static void test_replay_adds_no_event(void **state)
+{
+	struct fixture *f = *state;
+	struct outcome o = { 0 };
+	struct effect_call *c;
+	struct store_job *j = NULL;
+	json_t *r = req("quiet");
+
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	/* a job resuming replays its effects many times over: the log stays */
+	for (int i = 0; i < 5; i++) {
+		outcome_clear(&o);
+		assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
+		assert_true(o.replayed);
+	}
+	assert_int_equal(store_job_get(f->s, f->job_a, &j), 0);
+	assert_int_equal(j->events, 1);
+	store_job_free(j);
+	outcome_clear(&o);
+	json_decref(r);
+}
+
+static void test_decide(void **state)
+{
+	struct fixture *f = *state;
+	json_t *first = json_pack("{s:s}", "stop", "deadline"), *other = json_pack("{s:s}", "stop", "no");
+	json_t *got = NULL, *stored = NULL;
+	struct store_job *j = NULL;
+	uint8_t key[HASH_BYTES];
+	json_t *kreq = json_pack("{s:s}", "name", "round-3");
+	char long_name[EFFECT_MAX_DECISION_NAME + 2];
+
+	/* the first proposal is stored and returned */
+	assert_int_equal(effect_decide(f->e, f->job_a, "round-3", first, &got), 0);
+	assert_true(json_equal(got, first));
+	json_decref(got);
+	/* a later call gets the stored value, not its own proposal */
+	assert_int_equal(effect_decide(f->e, f->job_a, "round-3", other, &got), 0);
+	assert_true(json_equal(got, first));
+	json_decref(got);
+	/* under the key of kind "decision" and {"name": name} */
+	assert_int_equal(effect_key(EFFECT_DECISION_KIND, kreq, key), 0);
+	assert_int_equal(store_effect_get(f->s, f->job_a, key, &stored), 0);
+	assert_true(json_equal(stored, first));
+	json_decref(stored);
+	/* other names and other jobs decide for themselves */
+	assert_int_equal(effect_decide(f->e, f->job_a, "round-4", other, &got), 0);
+	assert_true(json_equal(got, other));
+	json_decref(got);
+	assert_int_equal(effect_decide(f->e, f->job_b, "round-3", other, &got), 0);
+	assert_true(json_equal(got, other));
+	json_decref(got);
+	/* one event for the job's log per decision taken, none for a replay */
+	assert_int_equal(store_job_get(f->s, f->job_a, &j), 0);
+	assert_int_equal(j->events, 2);
+	store_job_free(j);
+
+	/* after a restart the stored value still wins */
+	effects_free(f->e);
+	store_close(f->s);
+	assert_int_equal(store_open(f->path, &f->s), 0);
+	assert_int_equal(effects_new(&f->loop, f->s, &f->e), 0);
+	assert_int_equal(effects_register(f->e, &test_kind), 0);
+	assert_int_equal(effect_decide(f->e, f->job_a, "round-3", other, &got), 0);
+	assert_true(json_equal(got, first));
+	json_decref(got);
+
+	/* bad names and values are refused, *ret untouched */
+	got = NULL;
+	memset(long_name, 'n', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	assert_int_equal(effect_decide(f->e, f->job_a, "", first, &got), -EINVAL);
+	assert_int_equal(effect_decide(f->e, f->job_a, NULL, first, &got), -EINVAL);
+	assert_int_equal(effect_decide(f->e, f->job_a, long_name, first, &got), -EINVAL);
+	assert_int_equal(effect_decide(f->e, f->job_a, "bad\xff", first, &got), -EINVAL);
+	assert_int_equal(effect_decide(f->e, f->job_a, "x", NULL, &got), -EINVAL);
+	assert_null(got);
+	/* "decision" is not a kind anyone can run */
+	assert_int_equal(effect_run(f->e, f->job_a, EFFECT_DECISION_KIND, kreq, on_done, NULL, NULL),
+	    -EOPNOTSUPP);
+	json_decref(first);
+	json_decref(other);
+	json_decref(kreq);
+}
+
+static void test_hints_not_in_key(void **state)
+{
+	struct fixture *f = *state;
+	struct outcome o = { 0 };
+	struct effect_call *c;
+	json_t *r = req("hinted"), *h1 = json_pack("{s:i, s:i}", "priority", 5, "slot", 2);
+	json_t *h2 = json_pack("{s:i}", "priority", -3), *bad = json_integer(1);
+	struct effect_opts o1 = { .hints = h1 }, o2 = { .hints = h2 }, ob = { .hints = bad };
+	struct effect_opts of = { .flags = 0x80 };
+
+	assert_int_equal(effect_run_opts(f->e, f->job_a, "test.count", r, &o1, on_done, &o, &c), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(o.r, 0);
+	assert_false(o.replayed);
+	/* the executor saw the hints */
+	assert_non_null(last_hints);
+	assert_int_equal(json_integer_value(json_object_get(last_hints, "priority")), 5);
+	assert_int_equal(json_integer_value(json_object_get(last_hints, "slot")), 2);
+	/* another priority, or none: the same key, a replay */
+	outcome_clear(&o);
+	assert_int_equal(effect_run_opts(f->e, f->job_a, "test.count", r, &o2, on_done, &o, &c), 0);
+	assert_true(o.replayed);
+	outcome_clear(&o);
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
+	assert_true(o.replayed);
+	assert_int_equal(executions, 1);
+	/* without hints the executor gets NULL */
+	outcome_clear(&o);
+	json_decref(r);
+	r = req("plain");
+	assert_int_equal(effect_run(f->e, f->job_a, "test.count", r, on_done, &o, &c), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_null(last_hints);
+	/* hints must be an object; unknown flags are refused */
+	assert_int_equal(effect_run_opts(f->e, f->job_a, "test.count", r, &ob, on_done, &o, &c), -EINVAL);
+	assert_int_equal(effect_run_opts(f->e, f->job_a, "test.count", r, &of, on_done, &o, &c), -EINVAL);
+	outcome_clear(&o);
+	json_decref(r);
+	json_decref(h1);
+	json_decref(h2);
+	json_decref(bad);
+}
+
+/* A chain of deferred replays: each done runs the next one. */
+struct chain {
+	struct fixture *f;
+	int next, total, replayed, sync_calls;
+	bool in_run;
+	int64_t iterations_at_end;
+};
+
+static int64_t loop_iterations;
+
+static void count_iteration(uv_prepare_t *p)
+{
+	loop_iterations++;
+}
+
+static void chain_run(struct chain *ch);
+
+static void chain_done(struct effect_call *c, int r, const json_t *result, bool replayed, void *ud)
+{
+	struct chain *ch = ud;
+
+	assert_non_null(c);		/* deferred calls always have a handle */
+	assert_int_equal(r, 0);
+	if (ch->in_run)
+		ch->sync_calls++;
+	if (replayed)
+		ch->replayed++;
+	if (ch->next < ch->total)
+		chain_run(ch);
+	else
+		ch->iterations_at_end = loop_iterations;
+}
+
+static void chain_run(struct chain *ch)
+{
+	struct effect_opts opts = { .flags = EFFECT_RUN_DEFERRED };
+	struct effect_call *c = NULL;
+	json_t *r = json_pack("{s:s, s:i, s:i}", "v", "chain", "n", ch->next++, "ms", 0);
+
+	ch->in_run = true;
+	assert_int_equal(effect_run_opts(ch->f->e, ch->f->job_a, "test.count", r, &opts, chain_done,
+	    ch, &c), 0);
+	ch->in_run = false;
+	assert_non_null(c);
+	json_decref(r);
+}
+
+static void test_deferred_replay_yields(void **state)
+{
+	struct fixture *f = *state;
+	struct chain ch = { .f = f, .total = 1000 };
+	uv_prepare_t prep;
+
+	/* first pass: each effect runs (a miss goes to the executor) */
+	chain_run(&ch);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(executions, 1000);
+	assert_int_equal(ch.replayed, 0);
+	assert_int_equal(ch.sync_calls, 0);
+
+	/* second pass, as after a restart: all replay, never inside
+	 * effect_run_opts, and the loop turns between batches */
+	uv_prepare_init(&f->loop, &prep);
+	uv_prepare_start(&prep, count_iteration);
+	loop_iterations = 0;
+	ch = (struct chain){ .f = f, .total = 1000 };
+	chain_run(&ch);
+	assert_int_equal(ch.replayed, 0);	/* nothing before the loop runs */
+	while (ch.replayed < 1000 && uv_run(&f->loop, UV_RUN_ONCE))
+		;
+	assert_int_equal(ch.replayed, 1000);
+	assert_int_equal(ch.sync_calls, 0);
+	assert_int_equal(executions, 1000);
+	assert_true(ch.iterations_at_end >= 1000 / EFFECT_REPLAY_BATCH);
+	uv_close((uv_handle_t *)&prep, NULL);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+}
+
+static void test_deferred_cancel(void **state)
+{
+	struct fixture *f = *state;
+	struct effect_opts opts = { .flags = EFFECT_RUN_DEFERRED };
+	struct outcome o1 = { 0 }, o2 = { 0 }, o3 = { 0 };
+	struct effect_call *c1, *c2, *c3;
+	json_t *r1 = req("d1"), *r2 = req("d2"), *r3 = req("d3");
+
+	assert_int_equal(effect_run_opts(f->e, f->job_a, "test.count", r1, &opts, on_done, &o1, &c1), 0);
+	assert_int_equal(effect_run_opts(f->e, f->job_a, "test.count", r2, &opts, on_done, &o2, &c2), 0);
+	assert_int_equal(effect_run_opts(f->e, f->job_b, "test.count", r3, &opts, on_done, &o3, &c3), 0);
+	/* cancelled while waiting for the loop: done once, nothing runs */
+	effect_call_cancel(c1);
+	assert_int_equal(o1.calls, 1);
+	assert_int_equal(o1.r, -ECANCELED);
+	effects_cancel_job(f->e, f->job_a);
+	assert_int_equal(o2.calls, 1);
+	assert_int_equal(o2.r, -ECANCELED);
+	assert_int_equal(o3.calls, 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(o1.calls, 1);
+	assert_int_equal(o2.calls, 1);
+	assert_int_equal(o3.calls, 1);
+	assert_int_equal(o3.r, 0);
+	assert_false(o3.replayed);
+	assert_int_equal(executions, 1);
+	/* a deferred miss while draining hears -ESHUTDOWN through done */
+	effects_drain(f->e);
+	assert_int_equal(effect_run_opts(f->e, f->job_a, "test.count", r1, &opts, on_done, &o1, &c1), 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(o1.calls, 2);
+	assert_int_equal(o1.r, -ESHUTDOWN);
+	/* and a pending call is cancelled when the layer is freed */
+	outcome_clear(&o2);
+	assert_int_equal(effect_run_opts(f->e, f->job_b, "test.count", r3, &opts, on_done, &o2, &c2), 0);
+	f->e = effects_free(f->e);
+	assert_int_equal(o2.calls, 1);
+	assert_int_equal(o2.r, -ECANCELED);
+	outcome_clear(&o1);
+	outcome_clear(&o2);
+	outcome_clear(&o3);
+	json_decref(r1);
+	json_decref(r2);
+	json_decref(r3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -642,6 +902,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_run_from_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_refuses_unencodable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_result_too_big, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_adds_no_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_decide, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hints_not_in_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deferred_replay_yields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deferred_cancel, setup, teardown),
 	};
 	hash_init();
 	return cmocka_run_group_tests_name("effect", tests, NULL, NULL);
