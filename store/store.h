@@ -152,6 +152,30 @@ int store_snapshot_get(struct store *s, const uint8_t hash[HASH_BYTES], size_t m
     char **ret_body, size_t *ret_len);
 bool store_snapshot_exists(struct store *s, const uint8_t hash[HASH_BYTES]);
 
+/* A snapshot as stored: its encoding ("zlib" or "identity"), its stored
+ * bytes and its body's length. Compressing and decompressing are the costly
+ * parts of storing and reading a snapshot (up to a 10 MiB page), so they
+ * are split from the SQL: store_snapshot_encode and store_snapshot_decode
+ * touch no store and may run on the thread pool; the loop does the rest. */
+struct store_blob {
+	const char *encoding;
+	const void *data;
+	size_t len;		/* bytes of data */
+	size_t bytes;		/* of the body */
+	void *owned;		/* freed by store_blob_clear */
+};
+void store_blob_clear(struct store_blob *b);
+/* Compress body; "identity" blobs point into body, which must outlive it. */
+int store_snapshot_encode(const void *body, size_t len, struct store_blob *ret);
+int store_snapshot_put_encoded(struct store *s, const uint8_t hash[HASH_BYTES],
+    const struct store_blob *b, int64_t now_ms);
+/* The stored blob of hash (a copy); errors as store_snapshot_get. */
+int store_snapshot_get_encoded(struct store *s, const uint8_t hash[HASH_BYTES], size_t max,
+    struct store_blob *ret);
+/* Decompress and check against hash: -EBADMSG when corrupt. */
+int store_snapshot_decode(const uint8_t hash[HASH_BYTES], const struct store_blob *b,
+    char **ret_body, size_t *ret_len);
+
 /* The full-text index (store-index.c): documents, either web sources keyed
  * by canonical URL or the user's files keyed by file:// URL, split into
  * passages with their byte offsets in the document's text; FTS5 with
