@@ -28,8 +28,12 @@ struct ops_fetch {
 	struct client *c;
 	json_t *id;
 	struct fetch_req *req;	/* while fetching */
-	uv_work_t work;		/* while extracting */
+	uv_work_t work;		/* while decompressing and extracting */
 	bool in_work, dead;
+	struct store_blob blob;	/* the snapshot as stored, until decompressed */
+	uint8_t hash[HASH_BYTES];
+	int decode_r;
+	bool is_pdf;
 	char *body;
 	size_t len;
 	char *content_type, *base_url;
@@ -57,6 +61,7 @@ static void ops_fetch_free(struct ops_fetch *f)
 	extract_result_free(f->ex);
 	free(f->pdf_text);
 	free(f->pdf_error);
+	store_blob_clear(&f->blob);
 	free(f->body);
 	free(f->content_type);
 	free(f->base_url);
@@ -134,6 +139,8 @@ static void ops_fetch_answer(struct ops_fetch *f)
 	ops_fetch_reply(f, m);
 }
 
+/* On the thread pool: decompressing a snapshot of up to 10 MiB, checking
+ * its hash and extracting it would each stall every client on the loop. */
 static void ops_fetch_work(uv_work_t *w)
 {
 	struct ops_fetch *f = w->data;
@@ -142,16 +149,48 @@ static void ops_fetch_work(uv_work_t *w)
 		.base_url = f->base_url,
 	};
 
+	f->decode_r = store_snapshot_decode(f->hash, &f->blob, &f->body, &f->len);
+	store_blob_clear(&f->blob);
+	if (f->decode_r < 0)
+		return;
+	/* A PDF is known by its bytes, not by its URL or Content-Type, and is
+	 * converted by pdftotext inside the sandbox, never in the daemon. */
+	f->is_pdf = pdf_is_pdf(f->body, f->len);
+	if (f->is_pdf)
+		return;
 	f->ex_r = extract_html(f->body, f->len, &opt, &f->ex);
 }
+
+static void ops_fetch_pdf_done(struct pdf_job *job, int r, char *text, size_t len, unsigned pages,
+    const char *error, void *ud);
 
 static void ops_fetch_work_done(uv_work_t *w, int status)
 {
 	struct ops_fetch *f = w->data;
+	struct daemon *d;
+	int r;
 
 	f->in_work = false;
 	if (f->dead) {
 		ops_fetch_free(f);
+		return;
+	}
+	d = client_daemon(f->c);
+	if (f->decode_r < 0) {
+		log_warn_errno(f->decode_r, "reading the snapshot of %s", f->base_url);
+		ops_fetch_fail(f, PROTO_E_INTERNAL, "the fetched page could not be read back from the cache");
+		return;
+	}
+	if (f->is_pdf) {
+		struct pdf_limits lim = { .max_input = d->config->fetch_max_body };
+
+		r = pdf_to_text(d->loop, d->config->sandbox_helper, f->body, f->len, &lim,
+		    ops_fetch_pdf_done, f, &f->pdf);
+		if (r < 0) {
+			f->pdf = NULL;
+			f->pdf_error = xasprintf("the PDF could not be converted: %s", strerror(-r));
+			ops_fetch_answer(f);
+		}
 		return;
 	}
 	ops_fetch_answer(f);
@@ -203,26 +242,15 @@ static void ops_fetch_done(struct fetch_req *req, int r, const struct fetch_resu
 		ops_fetch_answer(f);
 		return;
 	}
-	r = store_snapshot_get(d->store, res->hash, (size_t)d->config->fetch_max_body, &f->body, &f->len);
+	/* Only the read is here; decompressing runs with the extraction. */
+	r = store_snapshot_get_encoded(d->store, res->hash, (size_t)d->config->fetch_max_body,
+	    &f->blob);
 	if (r < 0) {
 		log_warn_errno(r, "reading the snapshot of %s", res->url);
 		ops_fetch_fail(f, PROTO_E_INTERNAL, "the fetched page could not be read back from the cache");
 		return;
 	}
-	/* A PDF is known by its bytes, not by its URL or Content-Type, and is
-	 * converted by pdftotext inside the sandbox, never in the daemon. */
-	if (pdf_is_pdf(f->body, f->len)) {
-		struct pdf_limits lim = { .max_input = d->config->fetch_max_body };
-
-		r = pdf_to_text(d->loop, d->config->sandbox_helper, f->body, f->len, &lim,
-		    ops_fetch_pdf_done, f, &f->pdf);
-		if (r < 0) {
-			f->pdf = NULL;
-			f->pdf_error = xasprintf("the PDF could not be converted: %s", strerror(-r));
-			ops_fetch_answer(f);
-		}
-		return;
-	}
+	memcpy(f->hash, res->hash, HASH_BYTES);
 	f->content_type = res->content_type ? xstrdup(res->content_type) : NULL;
 	f->base_url = xstrdup(res->final_url ? res->final_url : res->url);
 	f->work.data = f;

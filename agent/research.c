@@ -28,7 +28,6 @@
 #define RESEARCH_MAX_BATCH 64
 #define RESEARCH_GIVE_UP_TRIES 3	/* of a search, fetch or extraction */
 #define RESEARCH_BACKOFF_MAX_MS 60000
-#define RESEARCH_YIELD_EVERY 64		/* replayed batches between two turns of the loop */
 #define RESEARCH_MAX_TEXT (16 * 1024 * 1024)
 
 struct research;
@@ -55,7 +54,6 @@ struct research {
 	bool finish_requested;		/* not placed at a batch yet */
 	bool finish_live;		/* asked while this run was going */
 	bool advancing, again, stopping, waiting_model;
-	unsigned replayed_batches;
 	uv_timer_t timer;		/* retries and yields */
 	bool timer_live;
 	struct research_slot slots[RESEARCH_MAX_BATCH];
@@ -65,66 +63,12 @@ static void research_advance(struct research *rs);
 
 /* ---- decision records ---------------------------------------------- */
 
-/* The "decision" effect stores the value proposed by whoever asks first;
- * the key is the decision's name only, so later asks get that value. */
-static const json_t *decision_proposal;
-
-static int decision_start(struct effect_exec *x, const json_t *request, void *userdata)
-{
-	if (decision_proposal == NULL)
-		return -EINVAL;
-	effect_exec_done(x, 0, json_pack("{s:O}", "value", (json_t *)decision_proposal), NULL);
-	return 0;
-}
-
-static void decision_cancel(struct effect_exec *x, void *userdata)
-{
-}
-
-static const struct effect_kind decision_kind = {
-	.name = "decision",
-	.start = decision_start,
-	.cancel = decision_cancel,
-};
-
-struct decision_out {
-	json_t *value;
-};
-
-static void decision_done(struct effect_call *c, int r, const json_t *result, bool replayed,
-    void *userdata)
-{
-	struct decision_out *o = userdata;
-
-	if (r == 0)
-		o->value = json_incref(json_object_get(result, "value"));
-}
-
-/* Get-or-put: *ret (new reference) is what was decided under name, the
- * first time proposed. */
+/* Get-or-put (effect_decide): *ret (new reference) is what was decided
+ * under name, the first time proposed. */
 static int decide(struct daemon *d, int64_t job_id, const char *name, const json_t *proposed,
     json_t **ret)
 {
-	json_t *rq = json_pack("{s:s}", "name", name);
-	struct decision_out o = { 0 };
-	struct effect_call *c = NULL;
-	int r;
-
-	decision_proposal = proposed;
-	r = effect_run(d->effects, job_id, "decision", rq, decision_done, &o, &c);
-	decision_proposal = NULL;
-	json_decref(rq);
-	if (r < 0)
-		return r;
-	if (c != NULL || o.value == NULL) {
-		/* A decision always completes at once; anything else is a bug. */
-		if (c)
-			effect_call_cancel(c);
-		json_decref(o.value);
-		return -EIO;
-	}
-	*ret = o.value;
-	return 0;
+	return effect_decide(d->effects, job_id, name, proposed, ret);
 }
 
 static int research_decide(struct research *rs, const char *name, const json_t *proposed,
@@ -141,8 +85,10 @@ static int research_decided(struct research *rs, const char *name, json_t **ret)
 	json_t *v = NULL;
 	int r;
 
-	effect_key("decision", rq, key);
+	r = effect_key("decision", rq, key);
 	json_decref(rq);
+	if (r < 0)
+		return r;
 	r = store_effect_get(rs->d->store, job_run_id(rs->run), key, &v);
 	if (r < 0)
 		return r;
@@ -156,7 +102,8 @@ static char *giveup_name(const char *kind, const json_t *request)
 	uint8_t key[HASH_BYTES];
 	char hex[HASH_HEX_LEN + 1];
 
-	effect_key(kind, request, key);
+	if (effect_key(kind, request, key) < 0)
+		memset(key, 0, sizeof(key));
 	hash_hex(key, hex);
 	return xasprintf("gave-up:%s", hex);
 }
@@ -229,9 +176,16 @@ static int slot_start(struct research *rs, struct research_slot *s)
 	struct effect_call *call = NULL;
 	int r;
 
+	json_t *hints = json_pack("{s:i}", "priority", q->priority);
+	struct effect_opts o = { .hints = hints, .flags = EFFECT_RUN_DEFERRED };
+
 	s->done = false;
 	rs->pending++;
-	r = effect_run(rs->d->effects, job_run_id(rs->run), q->kind, q->request, slot_done, s, &call);
+	/* Deferred: a resumed job's thousands of replays are spread over
+	 * loop turns instead of blocking the daemon. */
+	r = effect_run_opts(rs->d->effects, job_run_id(rs->run), q->kind, q->request, &o,
+	    slot_done, s, &call);
+	json_decref(hints);
 	if (r < 0) {
 		rs->pending--;
 		return r;
@@ -442,12 +396,6 @@ static void research_advance(struct research *rs)
 				rs->waiting_model = false;
 			if (fresh)
 				research_progress(rs);
-			else if (++rs->replayed_batches % RESEARCH_YIELD_EVERY == 0) {
-				/* A long replay lets the loop breathe. */
-				rs->n = 0;
-				research_schedule(rs, 0);
-				break;
-			}
 		}
 		r = planner_next(rs->p, &rs->reqs, &rs->n);
 		if (r < 0) {
@@ -658,9 +606,6 @@ int research_register(struct daemon *d)
 	int r;
 
 	reg.userdata = d;
-	r = effects_register(d->effects, &decision_kind);
-	if (r < 0)
-		return r;
 	r = jobs_register_runner(d->jobs, &reg);
 	if (r < 0)
 		return r;

@@ -154,6 +154,7 @@ static int get_int_opt(const json_t *req, const char *key, int64_t def, int64_t 
 static int exec_start(struct effect_exec *x, const json_t *request, void *userdata)
 {
 	struct llm_pool *pool = userdata;
+	const json_t *hints = effect_exec_hints(x);
 	struct llm_request rq = {0};
 	struct llm_exec *e;
 	int64_t v;
@@ -171,10 +172,19 @@ static int exec_start(struct effect_exec *x, const json_t *request, void *userda
 		return -EINVAL;
 	rq.schema_name = t ? json_string_value(t) : NULL;
 	r = get_int_opt(request, "max_tokens", 0, 0, INT32_MAX, &rq.max_tokens);
+	/* Scheduling comes from the call's hints (effect_run_opts), outside the
+	 * key, so a job's priority can change without paying again; a request
+	 * that still carries the old fields is honoured when no hint is given. */
 	if (r == 0)
-		r = get_int_opt(request, "priority", 0, -1000, 1000, &v), rq.priority = (int)v;
-	if (r == 0)
-		r = get_int_opt(request, "job_slot_hint", -1, -1, 4096, &v), rq.slot_hint = (int)v;
+		r = get_int_opt(json_object_get(hints, "priority") ? hints : request, "priority", 0,
+		    -1000, 1000, &v), rq.priority = (int)v;
+	if (r == 0) {
+		if (json_object_get(hints, "slot"))
+			r = get_int_opt(hints, "slot", -1, -1, 4096, &v);
+		else
+			r = get_int_opt(request, "job_slot_hint", -1, -1, 4096, &v);
+		rq.slot_hint = (int)v;
+	}
 	if (r == 0)
 		r = get_int_opt(request, "max_repairs", -1, -1, LLM_EFFECT_MAX_REPAIRS, &v),
 		    rq.max_repairs = (int)v;

@@ -1,9 +1,12 @@
 /* The "llm.chat" effect: a model call recorded in a job's effects.
  *
  * Request: {"messages":[{"role","content"}...], "schema":{...}?, "schema_name":s?,
- *   "max_tokens":N?, "temperature":X?, "priority":N?, "job_slot_hint":N?,
- *   "max_repairs":N?, "job":N?}  ("job" names the job for the pool's
- *   fairness and accounting; effect executors are not told which job asked).
+ *   "max_tokens":N?, "temperature":X?, "max_repairs":N?, "job":N?}  ("job"
+ *   names another job for the pool's fairness, for tests of the queue).
+ * Scheduling hints, not part of the key: pass {"priority":N (-1000..1000,
+ *   higher first), "slot":N (llama-server slot, -1 any)} as the hints of
+ *   effect_run_opts(). (The request fields "priority" and "job_slot_hint"
+ *   still work when no hint is given, but they change the key.)
  * Result: {"answer", "json"? (the validated value), "reasoning",
  *   "finish_reason", "model", "usage":{...}, "attempts", "endpoint"}, or, for
  *   a failure that would repeat (schema never satisfied, cut at the length

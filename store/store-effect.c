@@ -35,24 +35,21 @@ int store_effect_get(struct store *s, int64_t job_id, const uint8_t key[HASH_BYT
 }
 
 int store_effect_put(struct store *s, int64_t job_id, const uint8_t key[HASH_BYTES],
-    const char *kind, const char *request, const json_t *result, int64_t ms, int64_t now_ms)
+    const char *kind, const char *request, const char *result, int64_t ms, int64_t now_ms)
 {
 	sqlite3_stmt *st = store_stmt(s, STMT_EFFECT_PUT);
-	char *text;
 	int r;
 
 	if (st == NULL)
 		return -EIO;
-	text = json_compact(result);
 	r = store_bind_int(st, ":job", job_id);
 	if (r == 0) r = store_bind_blob(st, ":key", key, HASH_BYTES);
 	if (r == 0) r = store_bind_text(st, ":kind", kind);
 	if (r == 0) r = store_bind_text(st, ":request", request);
-	if (r == 0) r = store_bind_text(st, ":result", text);
+	if (r == 0) r = store_bind_text(st, ":result", result);
 	if (r == 0) r = store_bind_int(st, ":ms", ms);
 	if (r == 0) r = store_bind_int(st, ":now", now_ms);
 	if (r == 0) r = store_step_done(st);
-	free(text);
 	return r;
 }
 

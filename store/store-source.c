@@ -154,59 +154,87 @@ bool store_snapshot_exists(struct store *s, const uint8_t hash[HASH_BYTES])
 	return found;
 }
 
-int store_snapshot_put(struct store *s, const uint8_t hash[HASH_BYTES], const void *body,
-    size_t len, int64_t now_ms)
+void store_blob_clear(struct store_blob *b)
 {
-	sqlite3_stmt *st;
+	free(b->owned);
+	*b = (struct store_blob){0};
+}
+
+int store_snapshot_encode(const void *body, size_t len, struct store_blob *ret)
+{
 	uLongf zlen;
-	Bytef *z = NULL;
-	const char *encoding = "zlib";
-	const void *data;
-	size_t dlen;
-	int r;
+	Bytef *z;
 
 	if (len > STORE_MAX_SNAPSHOT)
 		return -EFBIG;
-	if (store_snapshot_exists(s, hash))
-		return 0;
 	zlen = compressBound((uLong)len);
 	z = xmalloc(zlen);
 	if (compress2(z, &zlen, body, (uLong)len, 6) != Z_OK) {
 		free(z);
 		return -EIO;
 	}
-	data = z;
-	dlen = zlen;
 	/* Incompressible bodies (images, archives) are kept as they are. */
 	if (zlen >= len) {
-		encoding = "identity";
-		data = body;
-		dlen = len;
-	}
-	st = store_stmt(s, STMT_SNAPSHOT_PUT);
-	if (st == NULL) {
 		free(z);
-		return -EIO;
+		*ret = (struct store_blob){ .encoding = "identity", .data = body, .len = len,
+			.bytes = len };
+		return 0;
 	}
+	*ret = (struct store_blob){ .encoding = "zlib", .data = z, .len = zlen, .bytes = len,
+		.owned = z };
+	return 0;
+}
+
+int store_snapshot_put_encoded(struct store *s, const uint8_t hash[HASH_BYTES],
+    const struct store_blob *b, int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if (b->bytes > STORE_MAX_SNAPSHOT || b->encoding == NULL)
+		return -EINVAL;
+	if (store_snapshot_exists(s, hash))
+		return 0;
+	st = store_stmt(s, STMT_SNAPSHOT_PUT);
+	if (st == NULL)
+		return -EIO;
 	r = store_bind_blob(st, ":hash", hash, HASH_BYTES);
-	if (r == 0) r = store_bind_int(st, ":bytes", (int64_t)len);
-	if (r == 0) r = store_bind_text(st, ":encoding", encoding);
+	if (r == 0) r = store_bind_int(st, ":bytes", (int64_t)b->bytes);
+	if (r == 0) r = store_bind_text(st, ":encoding", b->encoding);
 	/* A zero-length blob would bind as NULL through a NULL pointer. */
-	if (r == 0) r = store_bind_blob(st, ":data", dlen ? data : "", dlen);
+	if (r == 0) r = store_bind_blob(st, ":data", b->len ? b->data : "", b->len);
 	if (r == 0) r = store_bind_int(st, ":now", now_ms);
 	if (r == 0) r = store_step_done(st);
-	free(z);
 	return r;
 }
 
-int store_snapshot_get(struct store *s, const uint8_t hash[HASH_BYTES], size_t max,
-    char **ret_body, size_t *ret_len)
+int store_snapshot_put(struct store *s, const uint8_t hash[HASH_BYTES], const void *body,
+    size_t len, int64_t now_ms)
+{
+	struct store_blob b;
+	int r;
+
+	if (len > STORE_MAX_SNAPSHOT)
+		return -EFBIG;
+	if (store_snapshot_exists(s, hash))
+		return 0;
+	r = store_snapshot_encode(body, len, &b);
+	if (r < 0)
+		return r;
+	r = store_snapshot_put_encoded(s, hash, &b, now_ms);
+	store_blob_clear(&b);
+	return r;
+}
+
+int store_snapshot_get_encoded(struct store *s, const uint8_t hash[HASH_BYTES], size_t max,
+    struct store_blob *ret)
 {
 	sqlite3_stmt *st = store_stmt(s, STMT_SNAPSHOT_GET);
-	uint8_t check[HASH_BYTES];
-	char *body = NULL;
+	const char *encoding;
+	const void *data;
 	int64_t bytes;
-	uLongf out;
+	size_t dlen;
+	void *copy;
 	int rc, r;
 
 	if (st == NULL)
@@ -220,11 +248,12 @@ int store_snapshot_get(struct store *s, const uint8_t hash[HASH_BYTES], size_t m
 		return rc == SQLITE_DONE ? -ENOENT : store_errno(rc);
 	}
 	bytes = sqlite3_column_int64(st, 0);
-	const char *encoding = (const char *)sqlite3_column_text(st, 1);
-	const void *data = sqlite3_column_blob(st, 2);
-	size_t dlen = (size_t)sqlite3_column_bytes(st, 2);
-
-	if (bytes < 0 || bytes > STORE_MAX_SNAPSHOT || encoding == NULL) {
+	encoding = (const char *)sqlite3_column_text(st, 1);
+	data = sqlite3_column_blob(st, 2);
+	dlen = (size_t)sqlite3_column_bytes(st, 2);
+	if (bytes < 0 || bytes > STORE_MAX_SNAPSHOT || encoding == NULL ||
+	    (strcmp(encoding, "zlib") != 0 && strcmp(encoding, "identity") != 0) ||
+	    (dlen > 0 && data == NULL)) {
 		r = -EBADMSG;
 		goto out;
 	}
@@ -232,34 +261,62 @@ int store_snapshot_get(struct store *s, const uint8_t hash[HASH_BYTES], size_t m
 		r = -EFBIG;
 		goto out;
 	}
-	body = xmalloc((size_t)bytes + 1);
-	if (strcmp(encoding, "identity") == 0) {
-		if (dlen != (size_t)bytes) {
-			r = -EBADMSG;
-			goto out;
-		}
-		if (dlen)
-			memcpy(body, data, dlen);
-	} else {
-		out = (uLongf)bytes;
-		if (strcmp(encoding, "zlib") != 0 || data == NULL ||
-		    uncompress((Bytef *)body, &out, data, (uLong)dlen) != Z_OK ||
-		    out != (uLongf)bytes) {
-			r = -EBADMSG;
-			goto out;
-		}
-	}
-	body[bytes] = '\0';
-	hash_bytes(body, (size_t)bytes, check);
-	if (memcmp(check, hash, HASH_BYTES) != 0) {
-		r = -EBADMSG;
-		goto out;
-	}
-	*ret_body = body;
-	*ret_len = (size_t)bytes;
-	body = NULL;
+	copy = xmalloc(dlen + 1);
+	if (dlen)
+		memcpy(copy, data, dlen);
+	*ret = (struct store_blob){
+		.encoding = strcmp(encoding, "zlib") == 0 ? "zlib" : "identity",
+		.data = copy, .len = dlen, .bytes = (size_t)bytes, .owned = copy,
+	};
 out:
-	free(body);
 	sqlite3_reset(st);
+	return r;
+}
+
+int store_snapshot_decode(const uint8_t hash[HASH_BYTES], const struct store_blob *b,
+    char **ret_body, size_t *ret_len)
+{
+	uint8_t check[HASH_BYTES];
+	char *body;
+	uLongf out;
+
+	if (b->bytes > STORE_MAX_SNAPSHOT || b->encoding == NULL)
+		return -EBADMSG;
+	body = xmalloc(b->bytes + 1);
+	if (strcmp(b->encoding, "identity") == 0) {
+		if (b->len != b->bytes)
+			goto bad;
+		if (b->len)
+			memcpy(body, b->data, b->len);
+	} else {
+		out = (uLongf)b->bytes;
+		if (strcmp(b->encoding, "zlib") != 0 || b->data == NULL ||
+		    uncompress((Bytef *)body, &out, b->data, (uLong)b->len) != Z_OK ||
+		    out != (uLongf)b->bytes)
+			goto bad;
+	}
+	body[b->bytes] = '\0';
+	hash_bytes(body, b->bytes, check);
+	if (memcmp(check, hash, HASH_BYTES) != 0)
+		goto bad;
+	*ret_body = body;
+	*ret_len = b->bytes;
+	return 0;
+bad:
+	free(body);
+	return -EBADMSG;
+}
+
+int store_snapshot_get(struct store *s, const uint8_t hash[HASH_BYTES], size_t max,
+    char **ret_body, size_t *ret_len)
+{
+	struct store_blob b;
+	int r;
+
+	r = store_snapshot_get_encoded(s, hash, max, &b);
+	if (r < 0)
+		return r;
+	r = store_snapshot_decode(hash, &b, ret_body, ret_len);
+	store_blob_clear(&b);
 	return r;
 }

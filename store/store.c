@@ -196,6 +196,10 @@ static const char *const store_sql[_STMT_MAX] = {
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
+	/* Nested levels: SQLite resolves a repeated name to the innermost. */
+	[STMT_SAVEPOINT] = "SAVEPOINT nested",
+	[STMT_RELEASE] = "RELEASE nested",
+	[STMT_ROLLBACK_TO] = "ROLLBACK TO nested",
 	[STMT_JOB_INSERT] =
 	    "INSERT INTO jobs (owner, kind, question, options, state, created, updated)"
 	    " VALUES (:owner, :kind, :question, :options, :state, :now, :now)",
@@ -615,13 +619,13 @@ int store_begin(struct store *s)
 {
 	int r;
 
-	if (s->txn_depth++ > 0)
-		return 0;
-	s->txn_failed = false;
-	r = store_step_done(store_stmt(s, STMT_BEGIN));
+	if (s->txn_depth == 0)
+		s->txn_failed = false;
+	r = store_step_done(store_stmt(s, s->txn_depth > 0 ? STMT_SAVEPOINT : STMT_BEGIN));
 	if (r < 0)
-		s->txn_depth = 0;
-	return r;
+		return r;
+	s->txn_depth++;
+	return 0;
 }
 
 int store_commit(struct store *s)
@@ -630,8 +634,14 @@ int store_commit(struct store *s)
 
 	if (s->txn_depth == 0)
 		return -EINVAL;
-	if (--s->txn_depth > 0)
+	if (s->txn_depth > 1) {
+		r = store_step_done(store_stmt(s, STMT_RELEASE));
+		if (r < 0)
+			return r;	/* the level stays open: the caller rolls it back */
+		s->txn_depth--;
 		return 0;
+	}
+	s->txn_depth = 0;
 	r = store_step_done(store_stmt(s, STMT_COMMIT));
 	if (r < 0)
 		store_txn_abort(s);
@@ -642,6 +652,14 @@ void store_rollback(struct store *s)
 {
 	if (s->txn_depth == 0)
 		return;
+	if (s->txn_depth > 1) {
+		/* Undo this level only; RELEASE then closes it, so the outer
+		 * level's later writes and commit go on as if it never began. */
+		store_step_done(store_stmt(s, STMT_ROLLBACK_TO));
+		store_step_done(store_stmt(s, STMT_RELEASE));
+		s->txn_depth--;
+		return;
+	}
 	s->txn_depth = 0;
 	store_txn_abort(s);
 }

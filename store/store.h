@@ -27,7 +27,10 @@ int store_schema_version(struct store *s, int *ret);
 int store_schema_latest(void);
 int64_t store_db_bytes(struct store *s);
 
-/* Transactions nest by counting: only the outermost commits. */
+/* Transactions nest: the outermost level is a transaction, inner levels are
+ * savepoints. An inner rollback undoes that level only; the outer one goes
+ * on and its commit keeps its own writes. Only the outermost commit is
+ * durable. */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
@@ -94,8 +97,10 @@ int store_event_verify(struct store *s, int64_t job_id, int64_t *ret_bad_seq);
 /* Stored effect results, per job and key. -ENOENT when absent. */
 int store_effect_get(struct store *s, int64_t job_id, const uint8_t key[HASH_BYTES],
     json_t **ret_result);
+/* result is the result's JSON text (the effects layer encodes it once for
+ * every job that stores it, and checks its size). */
 int store_effect_put(struct store *s, int64_t job_id, const uint8_t key[HASH_BYTES],
-    const char *kind, const char *request, const json_t *result, int64_t ms, int64_t now_ms);
+    const char *kind, const char *request, const char *result, int64_t ms, int64_t now_ms);
 int store_effect_count(struct store *s, int64_t job_id, int64_t *ret);
 typedef int (*store_effect_fn)(int64_t job_id, const char *request, const char *result,
     int64_t ms, int64_t created, void *userdata);
@@ -156,6 +161,30 @@ int store_snapshot_put(struct store *s, const uint8_t hash[HASH_BYTES], const vo
 int store_snapshot_get(struct store *s, const uint8_t hash[HASH_BYTES], size_t max,
     char **ret_body, size_t *ret_len);
 bool store_snapshot_exists(struct store *s, const uint8_t hash[HASH_BYTES]);
+
+/* A snapshot as stored: its encoding ("zlib" or "identity"), its stored
+ * bytes and its body's length. Compressing and decompressing are the costly
+ * parts of storing and reading a snapshot (up to a 10 MiB page), so they
+ * are split from the SQL: store_snapshot_encode and store_snapshot_decode
+ * touch no store and may run on the thread pool; the loop does the rest. */
+struct store_blob {
+	const char *encoding;
+	const void *data;
+	size_t len;		/* bytes of data */
+	size_t bytes;		/* of the body */
+	void *owned;		/* freed by store_blob_clear */
+};
+void store_blob_clear(struct store_blob *b);
+/* Compress body; "identity" blobs point into body, which must outlive it. */
+int store_snapshot_encode(const void *body, size_t len, struct store_blob *ret);
+int store_snapshot_put_encoded(struct store *s, const uint8_t hash[HASH_BYTES],
+    const struct store_blob *b, int64_t now_ms);
+/* The stored blob of hash (a copy); errors as store_snapshot_get. */
+int store_snapshot_get_encoded(struct store *s, const uint8_t hash[HASH_BYTES], size_t max,
+    struct store_blob *ret);
+/* Decompress and check against hash: -EBADMSG when corrupt. */
+int store_snapshot_decode(const uint8_t hash[HASH_BYTES], const struct store_blob *b,
+    char **ret_body, size_t *ret_len);
 
 /* The full-text index (store-index.c): documents, either web sources keyed
  * by canonical URL, the user's files keyed by file:// URL (owned by the uid

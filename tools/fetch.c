@@ -56,6 +56,7 @@ struct fetch_job {
 	bool queued, linked, completing;
 	int attempts;
 	struct fetch_req *waiters;
+	struct fetch_store_work *storing;	/* hashing and compressing its body */
 	struct fetch_job *prev, *next;		/* f->jobs */
 	struct fetch_job *qprev, *qnext;	/* host queue */
 };
@@ -94,7 +95,26 @@ struct fetch {
 	uv_timer_t kick, wake;
 	int64_t wake_due;
 	int open_handles;
+	unsigned works;		/* fetch_store_work on the thread pool */
+	bool freeing;		/* fetch_free ran: f goes when the last of those ends */
 	struct fetch_stats stats;
+};
+
+/* Storing a page: hashing and compressing its body (up to max_body, 10 MiB
+ * by default) run on the thread pool, so one big page does not stall every
+ * client; the SQL runs back on the loop. */
+struct fetch_store_work {
+	uv_work_t work;
+	struct fetch *f;
+	struct fetch_job *job;		/* NULL once nobody waits for it */
+	char *final_url, *content_type, *etag, *last_modified;
+	long status;
+	int64_t fetched;
+	char *body;
+	size_t len;
+	uint8_t hash[HASH_BYTES];
+	struct store_blob blob;
+	int r;
 };
 
 static void fetch_host_pump(struct fetch *f, struct fetch_host *h);
@@ -308,6 +328,11 @@ static void fetch_job_free(struct fetch_job *j)
 {
 	fetch_job_unqueue(j);
 	fetch_job_unlink(j);
+	if (j->storing) {
+		/* The thread pool's work cannot be stopped: it ends alone. */
+		j->storing->job = NULL;
+		j->storing = NULL;
+	}
 	if (j->http) {
 		http_request_cancel(j->http);
 		j->host->active--;
@@ -522,29 +547,80 @@ static int64_t fetch_retry_after_ms(const char *v)
 	return s > FETCH_MAX_RETRY_AFTER_MS ? FETCH_MAX_RETRY_AFTER_MS : s;
 }
 
-static struct fetch_outcome *fetch_store_page(struct fetch *f, struct fetch_job *j,
+static char *fetch_strdup0(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* What storing resp needs once resp is gone; the body is taken from it. */
+static struct fetch_store_work *fetch_store_work_new(struct fetch *f, struct fetch_job *j,
     struct http_response *resp)
+{
+	struct fetch_store_work *sw = xcalloc(1, sizeof(*sw));
+
+	sw->f = f;
+	sw->job = j;
+	sw->final_url = fetch_strdup0(resp->url);
+	sw->content_type = fetch_strdup0(resp->content_type);
+	sw->etag = fetch_strdup0(resp->etag);
+	sw->last_modified = fetch_strdup0(resp->last_modified);
+	sw->status = resp->status;
+	sw->fetched = time_now_ms();
+	sw->len = resp->body.len;
+	sw->body = buf_steal(&resp->body);
+	sw->work.data = sw;
+	return sw;
+}
+
+static void fetch_store_work_free(struct fetch_store_work *sw)
+{
+	store_blob_clear(&sw->blob);
+	free(sw->body);
+	free(sw->final_url);
+	free(sw->content_type);
+	free(sw->etag);
+	free(sw->last_modified);
+	free(sw);
+}
+
+/* The CPU part: no store, no loop, so it may run on any thread. */
+static void fetch_store_compute(struct fetch_store_work *sw)
+{
+	if (sw->len == 0)
+		return;
+	hash_bytes(sw->body, sw->len, sw->hash);
+	sw->r = store_snapshot_encode(sw->body, sw->len, &sw->blob);
+}
+
+static void fetch_store_work_run(uv_work_t *w)
+{
+	fetch_store_compute(w->data);
+}
+
+static struct fetch_outcome *fetch_store_page(struct fetch *f, struct fetch_job *j,
+    struct fetch_store_work *sw)
 {
 	struct store_source src = {
 		.url = j->url,
-		.final_url = (char *)resp->url,
-		.status = resp->status,
-		.content_type = (char *)resp->content_type,
-		.etag = (char *)resp->etag,
-		.last_modified = (char *)resp->last_modified,
-		.bytes = (int64_t)resp->body.len,
-		.fetched = time_now_ms(),
+		.final_url = sw->final_url,
+		.status = sw->status,
+		.content_type = sw->content_type,
+		.etag = sw->etag,
+		.last_modified = sw->last_modified,
+		.bytes = (int64_t)sw->len,
+		.fetched = sw->fetched,
+		.has_hash = sw->len > 0,
 	};
-	int r;
+	int r = sw->r;
 
-	if (resp->body.len > 0) {
-		src.has_hash = true;
-		hash_bytes(resp->body.data, resp->body.len, src.hash);
-	}
+	if (r < 0)
+		return fetch_outcome_transient(j->url, r, "compressing %s for the source cache: %s",
+		    j->url, strerror(-r));
+	if (src.has_hash)
+		memcpy(src.hash, sw->hash, HASH_BYTES);
 	r = store_begin(f->store);
 	if (r == 0 && src.has_hash)
-		r = store_snapshot_put(f->store, src.hash, resp->body.data, resp->body.len,
-		    src.fetched);
+		r = store_snapshot_put_encoded(f->store, src.hash, &sw->blob, src.fetched);
 	if (r == 0)
 		r = store_source_put(f->store, &src, &src.id);
 	if (r == 0)
@@ -555,6 +631,51 @@ static struct fetch_outcome *fetch_store_page(struct fetch *f, struct fetch_job 
 		return fetch_outcome_transient(j->url, r, "storing %s in the source cache: %s",
 		    j->url, store_errmsg(f->store));
 	return fetch_outcome_source(&src);
+}
+
+static void fetch_store_work_done(uv_work_t *w, int status)
+{
+	struct fetch_store_work *sw = w->data;
+	struct fetch *f = sw->f;
+	struct fetch_job *j = sw->job;
+
+	f->works--;
+	if (f->freeing) {
+		if (f->open_handles == 0 && f->works == 0)
+			free(f);
+		fetch_store_work_free(sw);
+		return;
+	}
+	if (j == NULL) {
+		/* Every waiter left: nobody wants it stored now. */
+		fetch_store_work_free(sw);
+		return;
+	}
+	j->storing = NULL;
+	if (status < 0 && sw->r == 0)
+		sw->r = status;
+	fetch_job_complete(j, fetch_store_page(f, j, sw));
+	fetch_store_work_free(sw);
+}
+
+/* Store resp's page for j: on the thread pool when there is a body, NULL
+ * then (j completes later); else the outcome, at once. */
+static struct fetch_outcome *fetch_store_start(struct fetch *f, struct fetch_job *j,
+    struct http_response *resp)
+{
+	struct fetch_store_work *sw = fetch_store_work_new(f, j, resp);
+	struct fetch_outcome *o;
+
+	if (sw->len > 0 && uv_queue_work(f->loop, &sw->work, fetch_store_work_run,
+	    fetch_store_work_done) == 0) {
+		f->works++;
+		j->storing = sw;
+		return NULL;
+	}
+	fetch_store_compute(sw);
+	o = fetch_store_page(f, j, sw);
+	fetch_store_work_free(sw);
+	return o;
 }
 
 /* Queue j again at the host its redirect leads to; NULL when it was, or
@@ -657,7 +778,11 @@ static void fetch_on_page(struct http_request *req, struct http_response *resp, 
 		    resp->status);
 	} else {
 		fetch_breaker_ok(h);
-		o = fetch_store_page(f, j, resp);
+		o = fetch_store_start(f, j, resp);
+		if (o == NULL) {
+			fetch_host_pump(f, h);
+			return;
+		}
 	}
 	fetch_job_complete(j, o);
 	fetch_host_pump(f, h);
@@ -838,7 +963,7 @@ static void fetch_closed(uv_handle_t *hd)
 {
 	struct fetch *f = hd->data;
 
-	if (--f->open_handles == 0)
+	if (--f->open_handles == 0 && f->works == 0)
 		free(f);
 }
 
@@ -848,6 +973,7 @@ struct fetch *fetch_free(struct fetch *f)
 
 	if (f == NULL)
 		return NULL;
+	f->freeing = true;
 	while (f->jobs) {
 		struct fetch_job *j = f->jobs;
 

@@ -21,6 +21,7 @@
 #include <uv.h>
 #include <zlib.h>
 #include <cmocka.h>
+#include "../cmocka-skip.h"
 
 #include "agent/config.h"
 #include "agent/tools.h"
@@ -524,7 +525,7 @@ static void done_fetch(struct fetch *f)
 	uv_run(&T.loop, UV_RUN_NOWAIT);
 }
 
-#define SKIP_WITHOUT_NGINX() do { if (T.nginx <= 0) skip(); } while (0)
+#define SKIP_WITHOUT_NGINX() do { if (T.nginx <= 0) test_skip("nginx is not running"); } while (0)
 
 /* ---- tests ---- */
 
@@ -916,7 +917,7 @@ static void test_ssrf_redirect(void **state)
 
 	SKIP_WITHOUT_NGINX();
 	if (!T.have_v6)
-		skip();
+		test_skip_optional("no IPv6 loopback here");
 	/* 127.0.0.1 is allowed, ::1 is not: the redirect is refused before
 	 * curl connects to ::1. */
 	f = new_fetch(robots_off);
@@ -1216,5 +1217,5 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return test_run_group("fetch-live", tests, group_setup, group_teardown);
 }

@@ -223,31 +223,56 @@ class Conn:
 
 
 def run(tests):
-    """Run test functions; print one line each; exit 1 on any failure."""
+    """Run test functions; print one line each. Exit 1 on any failure; else
+    77 (meson's SKIP) when every test skipped, when one raised SkipTest (what
+    it checks went unchecked), or when any skipped and CI=true; else 0. An
+    OptionalSkip alone (a variant of what other tests check) keeps 0."""
     if not RESEARCHD or not RESEARCH:
         print("RESEARCHD and RESEARCH must name the built programs")
         sys.exit(2)
-    failed = 0
+    failed = skipped = essential = ran = 0
     only = sys.argv[1:]
     for t in tests:
         if only and t.__name__ not in only:
             continue
+        ran += 1
         start = time.time()
         try:
             t()
             print("ok   %-40s %.2fs" % (t.__name__, time.time() - start))
         except SkipTest as e:
+            skipped += 1
+            if not isinstance(e, OptionalSkip):
+                essential += 1
             print("skip %-40s %s" % (t.__name__, e))
         except Exception:
             failed += 1
             print("FAIL %-40s" % t.__name__)
             traceback.print_exc()
         sys.stdout.flush()
-    sys.exit(1 if failed else 0)
+    sys.exit(suite_status(ran, failed, skipped, essential))
+
+
+def suite_status(ran, failed, skipped, essential):
+    """The exit status of a suite (see run)."""
+    if failed:
+        return 1
+    if skipped == 0:
+        return 0
+    ci = os.environ.get("CI") == "true"
+    if skipped >= ran or essential or ci:
+        print("%d of %d tests skipped%s: exiting 77 (skipped)" % (skipped, ran, " and CI=true" if ci else ""))
+        return 77
+    print("%d of %d tests skipped (optional ones)" % (skipped, ran))
+    return 0
 
 
 class SkipTest(Exception):
-    pass
+    """The test could not run here; the suite reports SKIP."""
+
+
+class OptionalSkip(SkipTest):
+    """A variant of what other tests check could not run here."""
 
 
 def daemon_test(config="[server]\nselftest = yes\n"):

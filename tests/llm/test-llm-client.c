@@ -1076,6 +1076,26 @@ static void test_effect(void **state)
 	assert_int_equal(json_integer_value(json_object_get(j->usage, "reasoning_tokens")), 2);
 	assert_non_null(json_object_get(j->usage, "llm_ms"));
 	store_job_free(j);
+	/* Scheduling hints reach the executor but not the key: another
+	 * priority replays; a hint out of range is refused by the executor. */
+	{
+		json_t *h = json_pack("{s:i, s:i}", "priority", 7, "slot", 0);
+		json_t *bad = json_pack("{s:i}", "priority", 5000);
+		struct effect_opts oh = { .hints = h }, ob = { .hints = bad };
+		struct effect_call *c = NULL;
+		json_t *rq2 = json_pack("{s:O, s:i}", "messages", msgs, "max_tokens", 32);
+
+		json_decref(o.result);
+		memset(&o, 0, sizeof(o));
+		assert_int_equal(effect_run_opts(e, job, LLM_EFFECT_KIND, rq, &oh, eff_done, &o, &c), 0);
+		assert_true(o.done && o.replayed);
+		assert_int_equal(effect_run_opts(e, job, LLM_EFFECT_KIND, rq2, &ob, eff_done, &o, &c),
+		    -EINVAL);
+		assert_int_equal(fixture_count("ok") - before, 1);
+		json_decref(h);
+		json_decref(bad);
+		json_decref(rq2);
+	}
 	json_decref(rq);
 	llm_pool_free(p);
 	free(urls);

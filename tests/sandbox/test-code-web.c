@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <uv.h>
 #include <cmocka.h>
+#include "../cmocka-skip.h"
 
 #include "code.h"
 #include "effect.h"
@@ -225,7 +226,7 @@ static void test_table_from_page_computed_in_sandbox(void **state)
 	if (access(NGINX, X_OK) != 0) {
 		if (getenv("CI") && strcmp(getenv("CI"), "true") == 0)
 			fail_msg("nginx (%s) is missing; CI must run this test", NGINX);
-		skip();
+		test_skip("nginx is not installed");
 	}
 	assert_non_null(helper);
 
@@ -262,7 +263,7 @@ static void test_table_from_page_computed_in_sandbox(void **state)
 	assert_string_equal(json_string_value(json_object_get(ge.result, "stdout")), "3 1215542\n");
 
 	/* the code, the input's hash and the result are stored together */
-	effect_key(CODE_EFFECT_KIND, req, key);
+	assert_int_equal(effect_key(CODE_EFFECT_KIND, req, key), 0);
 	assert_int_equal(store_effect_get(store, jid, key, &stored), 0);
 	assert_string_equal(json_string_value(json_object_get(stored, "code")), code);
 	hash_bytes(ex->text, strlen(ex->text), h);
@@ -289,5 +290,5 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table_from_page_computed_in_sandbox),
 	};
-	return cmocka_run_group_tests_name("code-web", tests, setup, teardown);
+	return test_run_group("code-web", tests, setup, teardown);
 }

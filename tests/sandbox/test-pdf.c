@@ -15,6 +15,7 @@
 #include <uv.h>
 #include <zlib.h>
 #include <cmocka.h>
+#include "../cmocka-skip.h"
 
 #include "buf.h"
 #include "harness.h"
@@ -164,9 +165,8 @@ static void test_real_pdf(void **state)
 	char *pdf;
 
 	if (!harness_have("groff") || !harness_have("ps2pdf")) {
-		print_message("skipped: groff and ps2pdf (packages groff-base, ghostscript) are "
-		    "not installed, so no PDF can be made\n");
-		skip();
+		test_skip("groff and ps2pdf (packages groff-base, ghostscript) are not installed, "
+		    "so no PDF can be made");
 	}
 	pdf = make_pdf(&len);
 	assert_true(pdf_is_pdf(pdf, len));
@@ -366,5 +366,5 @@ int main(void)
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_bomb),
 	};
-	return cmocka_run_group_tests_name("pdf", tests, setup, teardown);
+	return test_run_group("pdf", tests, setup, teardown);
 }

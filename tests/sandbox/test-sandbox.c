@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <uv.h>
 #include <cmocka.h>
+#include "../cmocka-skip.h"
 
 #include "buf.h"
 #include "harness.h"
@@ -688,7 +689,7 @@ static void test_unavailable(void **state)
 	if (WIFEXITED(st) && WEXITSTATUS(st) >= 90 && WEXITSTATUS(st) <= 93) {
 		if (geteuid() == 0)
 			fail_msg("could not set up the test's user namespace (exit %d)", WEXITSTATUS(st));
-		skip();
+		test_skip("no user namespace for the test (unprivileged user namespaces are off)");
 	}
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 3);
@@ -864,5 +865,5 @@ int main(void)
 		cmocka_unit_test(test_strict_requests),
 	};
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests_name("sandbox", tests, setup, teardown);
+	return test_run_group("sandbox", tests, setup, teardown);
 }

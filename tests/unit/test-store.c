@@ -288,12 +288,13 @@ static void test_effects_and_reports(void **state)
 	int64_t a = add_job(f->s, 1, "q"), b = add_job(f->s, 1, "q"), n = -1;
 	uint8_t key[HASH_BYTES];
 	json_t *res = json_pack("{s:s, s:i}", "text", "hello", "n", 3), *got = NULL;
+	const char *res_text = "{\"text\":\"hello\",\"n\":3}";
 	char *body = NULL;
 
 	hash_bytes("k", 1, key);
 	assert_int_equal(store_effect_get(f->s, a, key, &got), -ENOENT);
-	assert_int_equal(store_effect_put(f->s, a, key, "t.kind", "{}", res, 12, 1), 0);
-	assert_int_equal(store_effect_put(f->s, a, key, "t.kind", "{}", res, 12, 1), -EEXIST);
+	assert_int_equal(store_effect_put(f->s, a, key, "t.kind", "{}", res_text, 12, 1), 0);
+	assert_int_equal(store_effect_put(f->s, a, key, "t.kind", "{}", res_text, 12, 1), -EEXIST);
 	assert_int_equal(store_effect_get(f->s, a, key, &got), 0);
 	assert_true(json_equal(got, res));
 	json_decref(got);
@@ -310,7 +311,7 @@ static void test_effects_and_reports(void **state)
 	assert_string_equal(body, "# R2\n");
 	free(body);
 	/* foreign keys are on: no effect for a job that does not exist */
-	assert_int_not_equal(store_effect_put(f->s, 4242, key, "t.kind", "{}", json_null(), 1, 1), 0);
+	assert_int_not_equal(store_effect_put(f->s, 4242, key, "t.kind", "{}", "null", 1, 1), 0);
 }
 
 static void test_transactions(void **state)
@@ -334,6 +335,41 @@ static void test_transactions(void **state)
 	assert_int_equal(store_commit(f->s), -EINVAL);
 }
 
+static void test_nested_rollback(void **state)
+{
+	struct fixture *f = *state;
+	struct store_job *j = NULL;
+	int64_t outer1, inner, deep, outer2;
+
+	/* an inner level rolls back; the outer goes on and commits */
+	assert_int_equal(store_begin(f->s), 0);
+	outer1 = add_job(f->s, 1, "outer, before");
+	assert_int_equal(store_begin(f->s), 0);
+	inner = add_job(f->s, 1, "inner, rolled back");
+	assert_int_equal(store_begin(f->s), 0);
+	deep = add_job(f->s, 1, "deeper, committed into the inner");
+	assert_int_equal(store_commit(f->s), 0);
+	store_rollback(f->s);
+	outer2 = add_job(f->s, 1, "outer, after");
+	/* still inside the outer transaction: another handle sees nothing */
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM jobs"), 0);
+	assert_int_equal(store_commit(f->s), 0);
+
+	/* (the rolled-back rows' ids may be reused: check by question) */
+	assert_int_equal(store_job_get(f->s, outer1, &j), 0);
+	assert_string_equal(j->question, "outer, before");
+	store_job_free(j);
+	assert_int_equal(store_job_get(f->s, outer2, &j), 0);
+	assert_string_equal(j->question, "outer, after");
+	store_job_free(j);
+	assert_true(inner > outer1 && deep > inner);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM jobs WHERE question LIKE 'inner%'"
+	    " OR question LIKE 'deeper%'"), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM jobs"), 2);
+	/* every level was closed */
+	assert_int_equal(store_commit(f->s), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +381,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_effects_and_reports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nested_rollback, setup, teardown),
 	};
 	hash_init();
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
