@@ -52,7 +52,7 @@ int cli_cmd_llm(struct cli *cli, int argc, char **argv)
 			break;
 		}
 		case 'm':
-			r = cli_parse_int(cli, "--max-tokens", optarg, 1, 1000000, &n);
+			r = cli_parse_int(cli, "max-tokens", optarg, 1, 1000000, &n);
 			if (r != EXIT_OK)
 				return r;
 			json_object_set_new(req, "max_tokens", json_integer(n));

@@ -164,7 +164,7 @@ int cli_cmd_sources(struct cli *cli, int argc, char **argv)
 			json_object_set_new(req, "all", json_true());
 			break;
 		case 'n':
-			r = cli_parse_int(cli, "--limit", optarg, 1, PROTOCOL_MAX_LIST, &n);
+			r = cli_parse_int(cli, "limit", optarg, 1, PROTOCOL_MAX_LIST, &n);
 			if (r != EXIT_OK)
 				return r;
 			json_object_set_new(req, "limit", json_integer(n));
@@ -344,7 +344,7 @@ int cli_cmd_search(struct cli *cli, int argc, char **argv)
 	while ((c = cli_getopt(cli, argc, argv, "-:", longopts)) != -1) {
 		switch (c) {
 		case 'n':
-			r = cli_parse_int(cli, "--max", optarg, 1, 100, &n);
+			r = cli_parse_int(cli, "max", optarg, 1, 100, &n);
 			if (r != EXIT_OK)
 				return r;
 			json_object_set_new(req, "max_results", json_integer(n));

@@ -103,6 +103,8 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 int cli_args_plain(struct cli *cli, int argc, char **argv);
 /* A command whose one argument is a job id. */
 int cli_args_job(struct cli *cli, int argc, char **argv, int64_t *ret_id);
+/* An integer option's value in [min, max]; what is the option's long name,
+ * without its dashes, for the usage error. */
 int cli_parse_int(struct cli *cli, const char *what, const char *s, int64_t min, int64_t max,
     int64_t *ret);
 int cli_parse_id(struct cli *cli, const char *s, int64_t *ret);
