@@ -84,21 +84,27 @@ struct store_job *ops_job_get(struct client *c, struct protocol_request *req)
 	return j;
 }
 
+/* {"job": ...} for the request; frees j. */
+static void ops_send_job(struct client *c, struct protocol_request *req, struct store_job *j)
+{
+	json_t *m = protocol_reply_new(req->id);
+
+	json_object_set_new(m, "job", ops_job_json(j));
+	client_send(c, m);
+	json_decref(m);
+	store_job_free(j);
+}
+
 static void ops_reply_job(struct client *c, struct protocol_request *req, int64_t id)
 {
 	struct daemon *d = client_daemon(c);
 	struct store_job *j = NULL;
-	json_t *m;
 
 	if (store_job_get(d->store, id, &j) < 0) {
 		client_send_error(c, req->id, PROTO_E_INTERNAL, "reading job %lld failed", (long long)id);
 		return;
 	}
-	m = protocol_reply_new(req->id);
-	json_object_set_new(m, "job", ops_job_json(j));
-	client_send(c, m);
-	json_decref(m);
-	store_job_free(j);
+	ops_send_job(c, req, j);
 }
 
 static void op_ping(struct client *c, struct protocol_request *req)
@@ -210,15 +216,10 @@ void ops_send_end(struct client *c, json_t *id, int64_t count)
 static void op_status(struct client *c, struct protocol_request *req)
 {
 	struct store_job *j = ops_job_get(c, req);
-	json_t *m;
 
 	if (j == NULL)
 		return;
-	m = protocol_reply_new(req->id);
-	json_object_set_new(m, "job", ops_job_json(j));
-	client_send(c, m);
-	json_decref(m);
-	store_job_free(j);
+	ops_send_job(c, req, j);
 }
 
 static void ops_change(struct client *c, struct protocol_request *req,

@@ -75,6 +75,23 @@ int cli_call(struct cli *cli, const json_t *req, json_t **ret)
 	return cli_call_wait(cli, req, CLI_TIMEOUT_MS, ret);
 }
 
+int cli_call_show(struct cli *cli, const json_t *req, int timeout_ms, json_t **ret)
+{
+	json_t *reply = NULL;
+	int r;
+
+	r = cli_call_wait(cli, req, timeout_ms, &reply);
+	if (r != EXIT_OK)
+		return r;
+	if (cli->json) {
+		cli_print_json(cli, reply);
+		json_decref(reply);
+		return EXIT_OK;
+	}
+	*ret = reply;
+	return EXIT_OK;
+}
+
 /* A list request: send it, then gather each message's `key` object into
  * `into` until the end marker. */
 int cli_collect(struct cli *cli, const json_t *req, const char *key, json_t *into)

@@ -9,7 +9,6 @@
 static int cli_bare_call(struct cli *cli, int argc, char **argv, const char *op, json_t **ret_reply)
 {
 	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", op);
-	json_t *reply = NULL;
 	int r;
 
 	r = cli_args_plain(cli, argc, argv);
@@ -18,16 +17,7 @@ static int cli_bare_call(struct cli *cli, int argc, char **argv, const char *op,
 	r = cli_want_none(cli);
 	if (r != EXIT_OK)
 		return r;
-	r = cli_call(cli, req, &reply);
-	if (r != EXIT_OK)
-		return r;
-	if (cli->json) {
-		cli_print_json(cli, reply);
-		json_decref(reply);
-		return EXIT_OK;
-	}
-	*ret_reply = reply;
-	return EXIT_OK;
+	return cli_call_show(cli, req, CLI_TIMEOUT_MS, ret_reply);
 }
 
 int cli_cmd_ping(struct cli *cli, int argc, char **argv)

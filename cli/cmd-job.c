@@ -116,13 +116,9 @@ int cli_cmd_submit(struct cli *cli, int argc, char **argv)
 	r = cli_parse_submit(cli, argc, argv, &req);
 	if (r != EXIT_OK)
 		return r;
-	r = cli_call(cli, req, &reply);
-	if (r != EXIT_OK)
+	r = cli_call_show(cli, req, CLI_TIMEOUT_MS, &reply);
+	if (r != EXIT_OK || reply == NULL)
 		return r;
-	if (cli->json) {
-		cli_print_json(cli, reply);
-		return EXIT_OK;
-	}
 	if (json_get_object(reply, "job", &job) < 0 || cli_job_int(job, "id") <= 0)
 		return cli_malformed(cli);
 	printf("%lld\n", (long long)cli_job_int(job, "id"));

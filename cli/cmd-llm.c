@@ -52,7 +52,7 @@ int cli_cmd_llm(struct cli *cli, int argc, char **argv)
 			break;
 		}
 		case 'm':
-			r = cli_parse_int(cli, "--max-tokens", optarg, 1, 1000000, &n);
+			r = cli_parse_int(cli, "max-tokens", optarg, 1, 1000000, &n);
 			if (r != EXIT_OK)
 				return r;
 			json_object_set_new(req, "max_tokens", json_integer(n));
@@ -68,13 +68,9 @@ int cli_cmd_llm(struct cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "llm takes no operands (use --prompt TEXT)");
 	if (json_object_get(req, "schema") && !prompted)
 		return cli_usage_error(cli, "--schema goes with --prompt");
-	r = cli_call_wait(cli, req, prompted ? CLI_LLM_TIMEOUT_MS : CLI_TIMEOUT_MS, &reply);
-	if (r != EXIT_OK)
+	r = cli_call_show(cli, req, prompted ? CLI_LLM_TIMEOUT_MS : CLI_TIMEOUT_MS, &reply);
+	if (r != EXIT_OK || reply == NULL)
 		return r;
-	if (cli->json) {
-		cli_print_json(cli, reply);
-		return EXIT_OK;
-	}
 	if (prompted) {
 		/* Only the answer on stdout, so it can be piped; reasoning apart. */
 		if (show_reasoning && json_get_string(reply, "reasoning", &s) == 0 && s[0])

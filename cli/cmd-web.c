@@ -110,13 +110,9 @@ int cli_cmd_fetch(struct cli *cli, int argc, char **argv)
 	if (cli->n_operands != 1)
 		return cli_usage_error(cli, "fetch takes one URL");
 	req = json_pack("{s:s, s:s}", "op", "fetch", "url", cli->operands[0]);
-	r = cli_call_wait(cli, req, CLI_FETCH_TIMEOUT_MS, &reply);
-	if (r != EXIT_OK)
+	r = cli_call_show(cli, req, CLI_FETCH_TIMEOUT_MS, &reply);
+	if (r != EXIT_OK || reply == NULL)
 		return r;
-	if (cli->json) {
-		cli_print_json(cli, reply);
-		return EXIT_OK;
-	}
 	if (json_get_object(reply, "source", &src) < 0)
 		return cli_malformed(cli);
 	page = json_object_get(reply, "page");
@@ -168,7 +164,7 @@ int cli_cmd_sources(struct cli *cli, int argc, char **argv)
 			json_object_set_new(req, "all", json_true());
 			break;
 		case 'n':
-			r = cli_parse_int(cli, "--limit", optarg, 1, PROTOCOL_MAX_LIST, &n);
+			r = cli_parse_int(cli, "limit", optarg, 1, PROTOCOL_MAX_LIST, &n);
 			if (r != EXIT_OK)
 				return r;
 			json_object_set_new(req, "limit", json_integer(n));
@@ -348,7 +344,7 @@ int cli_cmd_search(struct cli *cli, int argc, char **argv)
 	while ((c = cli_getopt(cli, argc, argv, "-:", longopts)) != -1) {
 		switch (c) {
 		case 'n':
-			r = cli_parse_int(cli, "--max", optarg, 1, 100, &n);
+			r = cli_parse_int(cli, "max", optarg, 1, 100, &n);
 			if (r != EXIT_OK)
 				return r;
 			json_object_set_new(req, "max_results", json_integer(n));
@@ -376,13 +372,9 @@ int cli_cmd_search(struct cli *cli, int argc, char **argv)
 	}
 	json_object_set_new(req, "q", json_string(q));
 	/* Backends each have their own time limit; this covers them all. */
-	r = cli_call_wait(cli, req, CLI_FETCH_TIMEOUT_MS, &reply);
-	if (r != EXIT_OK)
+	r = cli_call_show(cli, req, CLI_FETCH_TIMEOUT_MS, &reply);
+	if (r != EXIT_OK || reply == NULL)
 		return r;
-	if (cli->json) {
-		cli_print_json(cli, reply);
-		return EXIT_OK;
-	}
 	results = json_object_get(reply, "results");
 	json_array_foreach(results, i, v) {
 		printf("%2zu. %s\n", i + 1, cli_esc(cli, json_string_value(json_object_get(v, "title"))));

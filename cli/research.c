@@ -1,5 +1,6 @@
-/* research(1): the command-line client of researchd. Owns the command line,
- * the subcommand table, and how replies are shown to people and scripts. */
+/* research(1): the command-line client of researchd. Owns the command table,
+ * the global options, help and main; the commands are in cmd-*.c, how
+ * replies are shown in output.c (see research.h). */
 #include <errno.h>
 #include <locale.h>
 #include <signal.h>

@@ -88,6 +88,9 @@ int cli_recv(struct cli *cli, int64_t id, int timeout_ms, bool quiet_timeout, js
 /* One request, one reply within CLI_TIMEOUT_MS, or within timeout_ms. */
 int cli_call(struct cli *cli, const json_t *req, json_t **ret);
 int cli_call_wait(struct cli *cli, const json_t *req, int timeout_ms, json_t **ret);
+/* cli_call_wait for a command that shows the reply: with --json it is
+ * printed here and *ret stays NULL, for the caller to show it otherwise. */
+int cli_call_show(struct cli *cli, const json_t *req, int timeout_ms, json_t **ret);
 /* A list request: each message's `key` object appended to `into`. */
 int cli_collect(struct cli *cli, const json_t *req, const char *key, json_t *into);
 
@@ -100,6 +103,8 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 int cli_args_plain(struct cli *cli, int argc, char **argv);
 /* A command whose one argument is a job id. */
 int cli_args_job(struct cli *cli, int argc, char **argv, int64_t *ret_id);
+/* An integer option's value in [min, max]; what is the option's long name,
+ * without its dashes, for the usage error. */
 int cli_parse_int(struct cli *cli, const char *what, const char *s, int64_t min, int64_t max,
     int64_t *ret);
 int cli_parse_id(struct cli *cli, const char *s, int64_t *ret);

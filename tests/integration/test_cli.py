@@ -187,7 +187,21 @@ def test_extract_offline():
         d.cleanup()
 
 
+def test_bad_integer_names_its_option():
+    d = Daemon()  # never started: a bad option value is refused before connecting
+    try:
+        for args, name in ((["search", "--max", "0", "q"], "--max"),
+                           (["sources", "--limit", "0"], "--limit"),
+                           (["llm", "--prompt", "p", "--max-tokens", "0"], "--max-tokens"),
+                           (["list", "--limit", "x"], "--limit")):
+            r = d.cli(*args)
+            assert r.returncode == 2, r
+            assert "research: %s: %s: '" % (args[0], name) in r.stderr, r.stderr
+    finally:
+        d.cleanup()
+
+
 if __name__ == "__main__":
     run([test_ping_and_stats, test_submit_list_status, test_watch_and_report,
          test_cancel_pause_resume, test_watch_ends_on_cancel, test_question_form,
-         test_exit_codes, test_extract_offline])
+         test_exit_codes, test_extract_offline, test_bad_integer_names_its_option])
