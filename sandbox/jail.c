@@ -19,7 +19,6 @@
 #include <linux/securebits.h>
 #include <poll.h>
 #include <sched.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,11 +37,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
+#include "filter.h"
 #include "jail.h"
 #include "xmalloc.h"
 
 #define NEWROOT "/tmp"		/* where init builds the new root, in its own mount ns */
 #define OUTSIDE_NOBODY 65534
+/* Pending signals are counted per user across user namespaces (the
+ * kernel's ucounts), so the outside uid shares its budget with the run:
+ * a run gets a small slice of it. */
+#define SIGPENDING_MAX 256
 
 /* Records init sends to the supervisor on the report pipe. */
 enum {
@@ -106,6 +111,7 @@ struct init_ctx {
 	int sync_rd;		/* supervisor says the id maps are written */
 	int report;		/* records to the supervisor */
 	int out_wr, err_wr;	/* the command's stdout and stderr */
+	bool memory_counted;	/* the run has a cgroup: memfds and SysV shm may be allowed */
 };
 
 static _Noreturn void init_vfail(struct init_ctx *c, char type, int err, const char *fmt,
@@ -257,6 +263,76 @@ static void mount_tmpfs(struct init_ctx *c, const char *path, int64_t size, mode
 		init_fail(c, errno, "sandbox view: tmpfs on %s", path);
 }
 
+/* What stays of /usr/local: programs and libraries installed there (a
+ * Python built from source, pip's dist-packages) and fonts for plots. Out:
+ * etc (an operator's npmrc, pip.conf), share (private CA certificates),
+ * include, src, and whatever vendor trees an operator keeps there. */
+static const char *const usr_local_kept[] = {
+	"/usr/local/bin", "/usr/local/sbin", "/usr/local/lib", "/usr/local/lib32",
+	"/usr/local/lib64", "/usr/local/libexec", "/usr/local/share/fonts",
+};
+
+static void view_usr_local(struct init_ctx *c)
+{
+	struct stat st;
+
+	if (lstat("/usr/local", &st) < 0 || !S_ISDIR(st.st_mode))
+		return;
+	mount_tmpfs(c, NEWROOT "/usr/local", 1 << 20, 0755);
+	for (size_t i = 0; i < sizeof(usr_local_kept) / sizeof(*usr_local_kept); i++) {
+		if (lstat(usr_local_kept[i], &st) < 0)
+			continue;
+		if (strncmp(usr_local_kept[i], "/usr/local/share/", 17) == 0)
+			mkdir_in(c, "/usr/local/share", 0755);
+		if (S_ISLNK(st.st_mode))
+			link_or_bind(c, usr_local_kept[i]);
+		else if (S_ISDIR(st.st_mode))
+			bind_into(c, usr_local_kept[i], usr_local_kept[i], false, MS_NODEV, true);
+	}
+	if (mount(NULL, NEWROOT "/usr/local", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
+	    "size=1048576") < 0)
+		init_fail(c, errno, "sandbox view: read-only /usr/local");
+}
+
+/* Kernel-wide /proc files that tell the host's boot line, disks, devices,
+ * modules and memory layout; the interpreters read none of them. Kept:
+ * the sandbox's own pids, stat (libc counts CPUs there), cpuinfo (BLAS
+ * picks its kernels), meminfo, loadavg, uptime, filesystems, sys. */
+static const char *const proc_masked[] = {
+	"cmdline", "partitions", "diskstats", "swaps", "devices", "modules", "kallsyms",
+	"keys", "key-users", "timer_list", "sched_debug", "schedstat", "iomem", "ioports",
+	"vmallocinfo", "slabinfo", "pagetypeinfo", "zoneinfo", "buddyinfo", "locks", "mtrr",
+	"kcore", "kpagecount", "kpageflags", "kpagecgroup", "sysrq-trigger", "config.gz",
+	"consoles", "misc", "mdstat", "interrupts", "softirqs", "latency_stats", "dma",
+	"execdomains", "fb", "cgroups", "acpi", "scsi", "bus", "driver", "fs", "irq", "tty",
+	"dynamic_debug", "asound", "sysvipc",
+};
+
+static void view_mask_proc(struct init_ctx *c)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(proc_masked) / sizeof(*proc_masked); i++) {
+		snprintf(path, sizeof(path), NEWROOT "/proc/%s", proc_masked[i]);
+		if (lstat(path, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			    "size=4096,nr_inodes=1,mode=555") < 0)
+				init_fail(c, errno, "sandbox view: mask /proc/%s", proc_masked[i]);
+			continue;
+		}
+		if (mount("/dev/null", path, NULL, MS_BIND, NULL) < 0 ||
+		    mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC |
+		    mount_flags_of(path), NULL) < 0)
+			init_fail(c, errno, "sandbox view: mask /proc/%s", proc_masked[i]);
+	}
+}
+
+/* Python's multiprocessing keeps its semaphores in /dev/shm. */
+#define SHM_MAX (64LL << 20)
+
 static const char *const etc_pieces[] = {
 	"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
 	"/etc/alternatives", "/etc/fonts",
@@ -272,6 +348,7 @@ static void build_view(struct init_ctx *c)
 	mount_tmpfs(c, NEWROOT, 4 << 20, 0755);
 
 	bind_into(c, "/usr", "/usr", false, MS_NODEV, false);
+	view_usr_local(c);
 	link_or_bind(c, "/bin");
 	link_or_bind(c, "/sbin");
 	link_or_bind(c, "/lib");
@@ -324,6 +401,9 @@ static void build_view(struct init_ctx *c)
 	mkdir_in(c, "/proc", 0555);
 	if (mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		init_fail(c, errno, "sandbox view: mount /proc");
+	view_mask_proc(c);
+	mkdir_in(c, "/dev/shm", 01777);
+	mount_tmpfs(c, NEWROOT "/dev/shm", s->lim.disk < SHM_MAX ? s->lim.disk : SHM_MAX, 01777);
 
 	mkdir_in(c, SANDBOX_WORKDIR, 0755);
 	mount_tmpfs(c, NEWROOT SANDBOX_WORKDIR, s->lim.disk, 0755);
@@ -375,85 +455,6 @@ static void place_inputs(struct init_ctx *c)
 }
 
 /* ---- the command's process ---- */
-
-struct deny {
-	const char *name;
-	int err;
-};
-
-static const struct deny denied[] = {
-	{ "ptrace", EPERM }, { "process_vm_readv", EPERM }, { "process_vm_writev", EPERM },
-	{ "kcmp", EPERM }, { "mount", EPERM }, { "umount", EPERM }, { "umount2", EPERM },
-	{ "pivot_root", EPERM }, { "chroot", EPERM }, { "fsopen", EPERM }, { "fsconfig", EPERM },
-	{ "fsmount", EPERM }, { "fspick", EPERM }, { "move_mount", EPERM },
-	{ "open_tree", EPERM }, { "mount_setattr", EPERM }, { "unshare", EPERM },
-	{ "setns", EPERM }, { "keyctl", EPERM }, { "add_key", EPERM },
-	{ "request_key", EPERM }, { "bpf", EPERM }, { "perf_event_open", EPERM },
-	{ "init_module", EPERM }, { "finit_module", EPERM }, { "delete_module", EPERM },
-	{ "create_module", EPERM }, { "reboot", EPERM }, { "kexec_load", EPERM },
-	{ "kexec_file_load", EPERM }, { "swapon", EPERM }, { "swapoff", EPERM },
-	{ "acct", EPERM }, { "userfaultfd", EPERM }, { "open_by_handle_at", EPERM },
-	{ "name_to_handle_at", EPERM }, { "io_uring_setup", EPERM },
-	{ "io_uring_enter", EPERM }, { "io_uring_register", EPERM }, { "quotactl", EPERM },
-	{ "syslog", EPERM }, { "uselib", EPERM }, { "vhangup", EPERM }, { "iopl", EPERM },
-	{ "ioperm", EPERM }, { "lookup_dcookie", EPERM }, { "nfsservctl", EPERM },
-	{ "_sysctl", EPERM }, { "settimeofday", EPERM }, { "clock_settime", EPERM },
-	{ "clock_adjtime", EPERM }, { "adjtimex", EPERM }, { "sethostname", EPERM },
-	{ "setdomainname", EPERM },
-	/* clone3 passes its flags in memory the filter cannot read: make libc
-	 * fall back to clone(), whose flags it can. */
-	{ "clone3", ENOSYS },
-};
-
-static int seccomp_install(void)
-{
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-	int r;
-
-	if (!ctx)
-		return -ENOMEM;
-	r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-	if (r < 0)
-		goto out;
-	for (size_t i = 0; i < sizeof(denied) / sizeof(*denied); i++) {
-		int nr = seccomp_syscall_resolve_name(denied[i].name);
-		if (nr == __NR_SCMP_ERROR)
-			continue;	/* not on this architecture */
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(denied[i].err), nr, 0);
-		if (r < 0 && r != -EOPNOTSUPP)
-			goto out;
-	}
-	/* personality(0xffffffff) only reads it; every change is refused. */
-	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
-	    SCMP_A0_32(SCMP_CMP_NE, 0xffffffffu));
-	if (r < 0)
-		goto out;
-	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
-	    SCMP_A0_32(SCMP_CMP_NE, AF_UNIX));
-	if (r < 0)
-		goto out;
-	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socketpair), 1,
-	    SCMP_A0_32(SCMP_CMP_NE, AF_UNIX));
-	if (r < 0)
-		goto out;
-	static const unsigned long nsflags[] = { CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNS,
-		CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWCGROUP, CLONE_NEWTIME };
-	for (size_t i = 0; i < sizeof(nsflags) / sizeof(*nsflags); i++) {
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-		    SCMP_A0_64(SCMP_CMP_MASKED_EQ, nsflags[i], nsflags[i]));
-		if (r < 0)
-			goto out;
-	}
-	/* Pushing input into a terminal; there is none, but be sure. */
-	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
-	    SCMP_A1_32(SCMP_CMP_EQ, TIOCSTI));
-	if (r < 0)
-		goto out;
-	r = seccomp_load(ctx);
-out:
-	seccomp_release(ctx);
-	return r;
-}
 
 static int caps_drop_all(void)
 {
@@ -563,7 +564,7 @@ static _Noreturn void command_main(struct init_ctx *c, int stdin_fd, int setup_f
 		setup_fail("dropping capabilities", -r);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		setup_fail("no_new_privs", errno);
-	if ((r = seccomp_install()) < 0)
+	if ((r = filter_install(c->memory_counted)) < 0)
 		setup_fail("loading the seccomp filter", -r);
 	/* Limits last: once RLIMIT_AS is set, nothing but execve may need
 	 * memory (a sanitizer build's shadow mappings are far over it).
@@ -579,6 +580,7 @@ static _Noreturn void command_main(struct init_ctx *c, int stdin_fd, int setup_f
 	    (r = set_limit(RLIMIT_CORE, 0, 0)) < 0 ||
 	    (r = set_limit(RLIMIT_MEMLOCK, 0, 0)) < 0 ||
 	    (r = set_limit(RLIMIT_MSGQUEUE, 0, 0)) < 0 ||
+	    (r = set_limit(RLIMIT_SIGPENDING, SIGPENDING_MAX, SIGPENDING_MAX)) < 0 ||
 	    (!s->no_as_limit && (r = set_limit(RLIMIT_AS, l->memory, l->memory)) < 0))
 		setup_fail("setrlimit", -r);
 	command_exec(s);
@@ -673,9 +675,13 @@ static volatile sig_atomic_t stop_requested;
 
 static void on_stop(int sig, siginfo_t *si, void *ctx)
 {
-	/* Only from outside the pid namespace (si_pid is 0 then): the command
-	 * cannot end its own run through us. */
-	if (si->si_pid != 0)
+	/* Only kill() from outside the pid namespace: SI_USER with si_pid 0.
+	 * A queued signal (rt_sigqueueinfo, sigqueue) carries a sender-chosen
+	 * si_pid, but the kernel lets a process queue only negative codes to
+	 * another, so SI_USER cannot be forged from inside; a kill() from
+	 * inside carries the sender's own pid. The command cannot end its own
+	 * run through us. */
+	if (si->si_code != SI_USER || si->si_pid != 0)
 		return;
 	stop_requested = 1;
 	kill(-1, SIGKILL);
@@ -941,6 +947,41 @@ static int parse_report(const struct buf *rep, const struct jail_spec *s,
 	return 0;
 }
 
+#define JAIL_NS_FLAGS (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | \
+	CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
+
+/* clone3's arguments (linux/sched.h, which does not mix with sched.h). */
+struct jail_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+	    set_tid, set_tid_size, cgroup;
+};
+#define JAIL_CLONE_INTO_CGROUP 0x200000000ULL
+
+/* Like fork, into the new namespaces, and straight into the run's cgroup
+ * when there is one, so that its cgroup namespace is rooted there and not
+ * one byte is counted elsewhere. Kernels before 5.7 move it afterwards. */
+static pid_t jail_clone(const struct cgroup_run *cg)
+{
+	pid_t pid;
+
+	if (cg) {
+		struct jail_clone_args ca = { .flags = JAIL_NS_FLAGS | JAIL_CLONE_INTO_CGROUP,
+			.exit_signal = SIGCHLD, .cgroup = (uint64_t)cg->dir_fd };
+		pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+		if (pid >= 0 || (errno != ENOSYS && errno != E2BIG))
+			return pid;
+	}
+	pid = (pid_t)syscall(SYS_clone, JAIL_NS_FLAGS | SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid > 0 && cg && cgroup_run_attach(cg, pid) < 0) {
+		int err = errno;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		errno = err;
+		return -1;
+	}
+	return pid;
+}
+
 int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, size_t errlen,
     enum jail_error *kind)
 {
@@ -954,6 +995,9 @@ int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, si
 	pid_t pid;
 	int r = 0, status = 0;
 	struct rusage ru;
+	struct cgroup_run cg = { .dir_fd = -1 };
+	int64_t peak = 0;
+	bool oom_killed = false;
 
 	*kind = JAIL_ERR_INTERNAL;
 	memset(o, 0, sizeof(*o));
@@ -982,9 +1026,12 @@ int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, si
 	}
 	fflush(NULL);
 	start = mono_ms();
-	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS |
-	    CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | SIGCHLD,
-	    NULL, NULL, NULL, NULL);
+	/* The run's cgroup, where one can be had; without it the filter keeps
+	 * the memory RLIMIT_AS cannot see out of reach (filter.h). */
+	char cgerr[256];
+	o->cgroup = cgroup_run_open(s->lim.memory, s->lim.nproc + 1, &cg, cgerr,
+	    sizeof(cgerr)) == 0;
+	pid = jail_clone(o->cgroup ? &cg : NULL);
 	if (pid < 0) {
 		r = -errno;
 		*kind = JAIL_ERR_UNAVAILABLE;
@@ -996,7 +1043,7 @@ int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, si
 	}
 	if (pid == 0) {
 		struct init_ctx c = { .spec = s, .sync_rd = p_sync[0], .report = p_rep[1],
-			.out_wr = p_out[1], .err_wr = p_err[1] };
+			.out_wr = p_out[1], .err_wr = p_err[1], .memory_counted = o->cgroup };
 		close(p_out[0]);
 		close(p_err[0]);
 		close(p_rep[0]);
@@ -1093,6 +1140,8 @@ int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, si
 	while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
 		;
 	o->wall_ms = mono_ms() - start;
+	if (o->cgroup)
+		cgroup_run_usage(&cg, &peak, &oom_killed);
 	o->out_truncated = out_over;
 	o->err_truncated = err_over;
 
@@ -1119,6 +1168,8 @@ int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, si
 			    (int64_t)ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000;
 			o->max_rss_kb = ru.ru_maxrss;
 		}
+		if (peak / 1024 > o->max_rss_kb)
+			o->max_rss_kb = peak / 1024;
 		if (!have_status || st.stopped) {
 			for (size_t i = 0; i < o->n_files; i++) {
 				free(o->files[i].path);
@@ -1127,6 +1178,17 @@ int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, si
 			o->files = mfree(o->files);
 			o->n_files = 0;
 		}
+		r = 0;
+		goto out;
+	}
+	if (!have_status && oom_killed) {
+		/* The OOM killer took init too: the run is over, nothing came back. */
+		o->status = JAIL_SIGNALED;
+		o->signal = SIGKILL;
+		o->limit = "memory";
+		o->cpu_ms = (int64_t)ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 +
+		    (int64_t)ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000;
+		o->max_rss_kb = peak / 1024;
 		r = 0;
 		goto out;
 	}
@@ -1150,10 +1212,18 @@ int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, si
 		o->status = JAIL_EXITED;
 		o->exit_code = WEXITSTATUS(st.wstatus);
 	}
+	if (oom_killed && o->status == JAIL_SIGNALED && o->signal == SIGKILL)
+		o->limit = "memory";
 	if (!o->limit && o->files_truncated)
 		o->limit = "files";
+	/* What the cgroup counted is the true peak: tmpfs, memfds and shared
+	 * memory included, which no process's RSS shows. */
+	if (peak / 1024 > o->max_rss_kb)
+		o->max_rss_kb = peak / 1024;
 	r = 0;
 out:
+	if (o->cgroup)
+		cgroup_run_close(&cg);
 	buf_free(&rep);
 	for (int i = 0; i < 2; i++) {
 		if (p_out[i] >= 0)

@@ -49,6 +49,7 @@ const char *sandbox_limit_to_string(enum sandbox_limit l)
 	case SANDBOX_LIMIT_FSIZE: return "fsize";
 	case SANDBOX_LIMIT_OUTPUT: return "output";
 	case SANDBOX_LIMIT_FILES: return "files";
+	case SANDBOX_LIMIT_MEMORY: return "memory";
 	default: return NULL;
 	}
 }
@@ -334,10 +335,10 @@ int sandbox_result_parse(const char *text, size_t len, const struct sandbox_limi
 		res->limit = SANDBOX_LIMIT_NONE;
 	else if (json_is_string(v)) {
 		enum sandbox_limit l;
-		for (l = SANDBOX_LIMIT_TIMEOUT; l <= SANDBOX_LIMIT_FILES; l++)
+		for (l = SANDBOX_LIMIT_TIMEOUT; l <= SANDBOX_LIMIT_MEMORY; l++)
 			if (strcmp(json_string_value(v), sandbox_limit_to_string(l)) == 0)
 				break;
-		if (l > SANDBOX_LIMIT_FILES)
+		if (l > SANDBOX_LIMIT_MEMORY)
 			goto out;
 		res->limit = l;
 	} else
