@@ -212,7 +212,7 @@ def mode_shm(limit_mib):
 
 def mode_kernel():
     # Host-wide kernel budgets and argument tricks.
-    SYS_io_setup, SYS_rt_sigqueueinfo = 206, 129
+    SYS_io_setup = 206
     ctx = ctypes.c_ulong(0)
     call("io_setup", libc.syscall, SYS_io_setup, 128, ctypes.byref(ctx))
     call("inotify_init", libc.inotify_init)
@@ -227,6 +227,10 @@ def mode_kernel():
     call("ioctl FIOCLEX", libc.ioctl, 1, ctypes.c_ulong(0x5451))
     call("socket inet high bits", libc.socket, ctypes.c_long((1 << 32) | 2), 1, 0)
     call("unlisted call (acct)", libc.syscall, 163, None)
+
+
+def mode_signals():
+    SYS_rt_sigqueueinfo = 129
     # A queued SIGUSR1 to init, forged to look like it came from outside
     # (si_pid 0): SI_QUEUE, which the kernel lets us send, and SI_USER,
     # which it does not.
@@ -275,7 +279,7 @@ def mode_mp():
         print(f"multiprocessing: {sum(pool.map(square, range(10)))}")
 
 
-modes = {"shm": mode_shm, "kernel": mode_kernel, "view": mode_view, "mp": mode_mp,
+modes = {"shm": mode_shm, "kernel": mode_kernel, "signals": mode_signals, "view": mode_view, "mp": mode_mp,
          "net": mode_net, "dns": mode_dns, "read": mode_read, "write": mode_write,
          "syscalls": mode_syscalls, "forkbomb": mode_forkbomb, "membomb": mode_membomb,
          "daemonise": mode_daemonise, "loop": mode_loop}
