@@ -1,11 +1,12 @@
 /* The run's cgroup (cgroup.h). The helper runs inside the daemon's cgroup,
  * which holds processes and so cannot have children with controllers
  * (cgroup v2's no-internal-processes rule); the run's cgroup is made beside
- * it, in the parent, which systemd delegates to the unit (Delegate=yes with
- * DelegateSubgroup=, etc/researchd.service) or to a user session. */
+ * it, in the parent, which systemd delegates to the unit (Delegate= and
+ * cgroup_settle_self, etc/researchd.service) or to a user session. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,13 +66,12 @@ static bool is_cgroup2(const char *path)
 	return statfs(path, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
 }
 
-/* The parent of our own cgroup, when it is ours to use. */
-static int find_parent(char *out, size_t len)
+/* Our own cgroup's directory, or its parent's with parent set. */
+static int find_self(bool parent, char *out, size_t len)
 {
 	static const char *const mounts[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified" };
-	char self[1024], *rel, *slash, attr[8];
+	char self[1024], *rel, *slash;
 	const char *mnt = NULL;
-	struct stat st;
 	int r;
 
 	for (size_t i = 0; i < sizeof(mounts) / sizeof(*mounts) && !mnt; i++)
@@ -86,21 +86,71 @@ static int find_parent(char *out, size_t len)
 		return -ENOENT;
 	rel += 3;
 	rel[strcspn(rel, "\n")] = '\0';
-	slash = strrchr(rel, '/');
-	if (slash == rel)
-		return -ENOENT;	/* at the root of the tree: no parent of ours */
-	*slash = '\0';
+	if (strcmp(rel, "/") == 0)
+		return -ENOENT;	/* the root of the tree is nobody's to delegate */
+	if (parent) {
+		slash = strrchr(rel, '/');
+		if (slash == rel)
+			return -ENOENT;
+		*slash = '\0';
+	}
 	if ((size_t)snprintf(out, len, "%s%s", mnt, rel) >= len)
 		return -ENAMETOOLONG;
-	if (stat(out, &st) < 0)
-		return -errno;
-	/* Delegated: owned by us (a user session), or marked by systemd. */
+	return 0;
+}
+
+/* Delegated to us: owned by our uid (a user session, or a unit with User=
+ * and Delegate=), or marked by systemd. */
+static bool is_delegated(const char *dir)
+{
+	char attr[8];
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return false;
 	if (st.st_uid == geteuid() && geteuid() != 0)
-		return 0;
-	if (getxattr(out, "trusted.delegate", attr, sizeof(attr)) > 0 ||
-	    getxattr(out, "user.delegate", attr, sizeof(attr)) > 0)
-		return 0;
-	return -ENOENT;
+		return true;
+	return getxattr(dir, "trusted.delegate", attr, sizeof(attr)) > 0 ||
+	    getxattr(dir, "user.delegate", attr, sizeof(attr)) > 0;
+}
+
+/* The parent of our own cgroup, when it is ours to use. */
+static int find_parent(char *out, size_t len)
+{
+	int r = find_self(true, out, len);
+	if (r < 0)
+		return r;
+	return is_delegated(out) ? 0 : -ENOENT;
+}
+
+int cgroup_settle_self(void)
+{
+	char self[PATH_MAX], file[PATH_MAX + 32], buf[512], num[32];
+	int r;
+
+	if ((r = find_self(false, self, sizeof(self))) < 0)
+		return r;
+	if (!is_delegated(self))
+		return -ENOENT;
+	snprintf(file, sizeof(file), "%s/cgroup.controllers", self);
+	if ((r = read_small(file, buf, sizeof(buf))) < 0)
+		return r;
+	if (!has_word(buf, "memory") || !has_word(buf, "pids"))
+		return -ENOENT;
+	/* Only when we are alone in it: a shell sharing a session scope with
+	 * us is not ours to leave behind. */
+	snprintf(file, sizeof(file), "%s/cgroup.procs", self);
+	if ((r = read_small(file, buf, sizeof(buf))) < 0)
+		return r;
+	snprintf(num, sizeof(num), "%d\n", (int)getpid());
+	if (strcmp(buf, num) != 0)
+		return -EBUSY;
+	snprintf(file, sizeof(file), "%s/supervisor", self);
+	if (mkdir(file, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	if ((r = write_small(file, "cgroup.procs", num)) < 0)
+		return r;
+	return write_small(self, "cgroup.subtree_control", "+memory +pids");
 }
 
 int cgroup_run_open(int64_t memory, int64_t pids, struct cgroup_run *ret, char *errmsg,

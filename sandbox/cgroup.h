@@ -1,7 +1,7 @@
 /* A cgroup v2 per sandbox run: memory.max that counts everything the run
  * holds (tmpfs, memfds, SysV shared memory, page cache), no swap, and a
  * pids.max. Made only where the helper's cgroup tree is delegated to it.
- * Used by the helper only (jail.c). */
+ * Used by the helper (jail.c), and by the daemon once (sandbox.c). */
 #ifndef RESEARCHD_SANDBOX_CGROUP_H
 #define RESEARCHD_SANDBOX_CGROUP_H
 
@@ -32,5 +32,14 @@ int cgroup_run_attach(const struct cgroup_run *cg, pid_t pid);
 void cgroup_run_usage(const struct cgroup_run *cg, int64_t *ret_peak, bool *ret_oom_killed);
 /* Remove the cgroup (its processes are gone). */
 void cgroup_run_close(struct cgroup_run *cg);
+
+/* Daemon side, once before the first run: a unit with Delegate= starts the
+ * daemon in the delegated cgroup itself, where no child may have the
+ * memory controller while the daemon is there (cgroup v2's rule against
+ * internal processes). When it is alone there, move it into a
+ * "supervisor" child and enable memory and pids, so the helper can make
+ * the runs' cgroups beside it. 0, or a negative errno where nothing was
+ * done (-ENOENT: not delegated; -EBUSY: not alone). */
+int cgroup_settle_self(void);
 
 #endif

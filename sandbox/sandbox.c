@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "cgroup.h"
 #include "log.h"
 #include "sandbox-proto.h"
 #include "sandbox.h"
@@ -549,6 +550,14 @@ int sandbox_run(uv_loop_t *loop, const struct sandbox_request *req, sandbox_done
 		return -EINVAL;
 	if (sodium_init() < 0)
 		return -EIO;
+	/* Once: where systemd delegated our cgroup, make room for the runs'
+	 * cgroups (cgroup.h); elsewhere this changes nothing, and the helper
+	 * falls back to refusing what RLIMIT_AS cannot count. */
+	static bool settled;
+	if (!settled) {
+		settled = true;
+		(void)cgroup_settle_self();
+	}
 	run = xcalloc(1, sizeof(*run));
 	run->loop = loop;
 	run->cb = cb;
