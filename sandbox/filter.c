@@ -49,9 +49,9 @@ static const struct group groups[] = {
 	{ "credentials, read only (the sandbox's uid has nothing to change to)", ALWAYS,
 	  CALLS("getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid", "getgroups",
 	      "capget") },
-	{ "resource limits and usage: lowering is allowed, raising fails in the kernel",
-	  ALWAYS,
-	  CALLS("getrlimit", "setrlimit", "prlimit64", "getrusage", "times", "sysinfo") },
+	{ "resource limits and usage: lowering is allowed, raising fails in the kernel "
+	  "(prlimit64 is argument-checked below)", ALWAYS,
+	  CALLS("getrlimit", "setrlimit", "getrusage", "times", "sysinfo") },
 	{ "signals and timers (init ignores queued signals: jail.c)", ALWAYS,
 	  CALLS("rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending",
 	      "rt_sigtimedwait", "rt_sigsuspend", "rt_sigqueueinfo", "rt_tgsigqueueinfo",
@@ -176,6 +176,12 @@ static int add_arg_rules(scmp_filter_ctx ctx)
 		if (r < 0)
 			return r;
 	}
+	/* Our own limits only (pid 0, as libc's getrlimit and setrlimit pass
+	 * it): lowering init's would let the command break the run's report. */
+	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
+	    SCMP_A0_64(SCMP_CMP_MASKED_EQ, LOW32, 0));
+	if (r < 0)
+		return r;
 	/* personality(0xffffffff) only reads it; every change is refused. */
 	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1,
 	    SCMP_A0_64(SCMP_CMP_MASKED_EQ, LOW32, 0xffffffffULL));
@@ -237,8 +243,9 @@ void filter_print(FILE *f)
 	fprintf(f, "\nprctl:");
 	for (size_t i = 0; i < sizeof(prctls) / sizeof(*prctls); i++)
 		fprintf(f, " %s", prctls[i].name);
-	fprintf(f, "\npersonality: 0xffffffff (query only)\n");
-	total += 6;
+	fprintf(f, "\nprlimit64: pid 0 (the caller itself)\n");
+	fprintf(f, "personality: 0xffffffff (query only)\n");
+	total += 7;
 	fprintf(f, "\n# %zu calls allowed on this architecture (%zu only where a cgroup "
 	    "counts memory)\n", total, counted);
 }

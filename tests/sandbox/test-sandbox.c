@@ -842,6 +842,8 @@ static void test_kernel_budgets(void **state)
 	assert_line(res, "ioctl TIOCSTI high bits: EPERM");
 	assert_line(res, "ioctl FIOCLEX: ok");
 	assert_line(res, "socket inet high bits: EAFNOSUPPORT");
+	assert_line(res, "prlimit init: EPERM");
+	assert_line(res, "prlimit self: ok");
 	sandbox_result_free(res);
 }
 
