@@ -5,7 +5,8 @@
  * Three processes: the supervisor (the helper, in the host namespaces);
  * "init", cloned into new user/pid/mount/net/ipc/uts/cgroup namespaces,
  * which builds the view, forks the command and reaps everything; and the
- * command. When the command exits, init kills every other process of the
+ * command. The view is built in view.c, the command's process set up in
+ * command.c. When the command exits, init kills every other process of the
  * namespace (kill(-1)), copies out/ back over the report pipe and exits.
  * Killing init (timeout, output cap, supervisor death through
  * PDEATHSIG) makes the kernel kill the whole pid namespace, so nothing the
@@ -19,7 +20,6 @@
 #include <linux/securebits.h>
 #include <poll.h>
 #include <sched.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,10 +38,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "jail.h"
+#include "jail-init.h"
 #include "xmalloc.h"
 
-#define NEWROOT "/tmp"		/* where init builds the new root, in its own mount ns */
 #define OUTSIDE_NOBODY 65534
 
 /* Records init sends to the supervisor on the report pipe. */
@@ -73,7 +74,7 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int write_all(int fd, const void *p, size_t n)
+int jail_write_all(int fd, const void *p, size_t n)
 {
 	const char *c = p;
 	while (n > 0) {
@@ -94,19 +95,12 @@ static int write_file(const char *path, const char *text)
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	int r = write_all(fd, text, strlen(text));
+	int r = jail_write_all(fd, text, strlen(text));
 	close(fd);
 	return r;
 }
 
 /* ---- init: inside the namespaces ---- */
-
-struct init_ctx {
-	const struct jail_spec *spec;
-	int sync_rd;		/* supervisor says the id maps are written */
-	int report;		/* records to the supervisor */
-	int out_wr, err_wr;	/* the command's stdout and stderr */
-};
 
 static _Noreturn void init_vfail(struct init_ctx *c, char type, int err, const char *fmt,
     va_list ap) __attribute__((format(printf, 4, 0)));
@@ -125,463 +119,24 @@ static _Noreturn void init_vfail(struct init_ctx *c, char type, int err, const c
 	if ((size_t)n >= sizeof(msg))
 		n = sizeof(msg) - 1;
 	uint32_t len = (uint32_t)n;
-	(void)write_all(c->report, &type, 1);
-	(void)write_all(c->report, &len, sizeof(len));
-	(void)write_all(c->report, msg, len);
+	(void)jail_write_all(c->report, &type, 1);
+	(void)jail_write_all(c->report, &len, sizeof(len));
+	(void)jail_write_all(c->report, msg, len);
 	_exit(1);
 }
 
-/* The machine cannot build the sandbox: nothing ran. */
-static _Noreturn void init_fail(struct init_ctx *c, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static _Noreturn void init_fail(struct init_ctx *c, int err, const char *fmt, ...)
+_Noreturn void init_fail(struct init_ctx *c, int err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	init_vfail(c, REC_ERROR, err, fmt, ap);
 }
 
-/* The request does not fit (inputs over the disk limit...): nothing ran. */
-static _Noreturn void init_fail_request(struct init_ctx *c, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static _Noreturn void init_fail_request(struct init_ctx *c, int err, const char *fmt, ...)
+_Noreturn void init_fail_request(struct init_ctx *c, int err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	init_vfail(c, REC_REQUEST, err, fmt, ap);
-}
-
-static unsigned long mount_flags_of(const char *path)
-{
-	struct statvfs sv;
-	unsigned long f = 0;
-
-	if (statvfs(path, &sv) < 0)
-		return 0;
-	/* Flags locked by the host's mount must be kept on a remount in a user
-	 * namespace, or the kernel refuses it. */
-	if (sv.f_flag & ST_NOSUID)
-		f |= MS_NOSUID;
-	if (sv.f_flag & ST_NODEV)
-		f |= MS_NODEV;
-	if (sv.f_flag & ST_NOEXEC)
-		f |= MS_NOEXEC;
-	if (sv.f_flag & ST_NOATIME)
-		f |= MS_NOATIME;
-	if (sv.f_flag & ST_NODIRATIME)
-		f |= MS_NODIRATIME;
-	if (sv.f_flag & ST_RELATIME)
-		f |= MS_RELATIME;
-	return f;
-}
-
-/* Bind src at NEWROOT/dst, read-only unless rw, with extra flags. A source
- * that is missing is skipped when optional. */
-static void bind_into(struct init_ctx *c, const char *src, const char *dst, bool rw,
-    unsigned long extra, bool optional)
-{
-	char target[PATH_MAX];
-	struct stat st;
-
-	if (stat(src, &st) < 0) {
-		if (optional && errno == ENOENT)
-			return;
-		init_fail(c, errno, "sandbox view: %s", src);
-	}
-	snprintf(target, sizeof(target), "%s%s", NEWROOT, dst);
-	if (S_ISDIR(st.st_mode)) {
-		if (mkdir(target, 0755) < 0 && errno != EEXIST)
-			init_fail(c, errno, "sandbox view: mkdir %s", dst);
-	} else {
-		int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		if (fd < 0)
-			init_fail(c, errno, "sandbox view: create %s", dst);
-		close(fd);
-	}
-	/* Not MS_REC: mounts under the source stay out of the view. */
-	if (mount(src, target, NULL, MS_BIND, NULL) < 0)
-		init_fail(c, errno, "sandbox view: bind %s", src);
-	unsigned long f = MS_REMOUNT | MS_BIND | MS_NOSUID | extra | mount_flags_of(target);
-	if (!rw)
-		f |= MS_RDONLY;
-	if (mount(NULL, target, NULL, f, NULL) < 0)
-		init_fail(c, errno, "sandbox view: remount %s", dst);
-}
-
-/* /bin, /lib... are symlinks into /usr on merged-/usr systems: copy the link. */
-static void link_or_bind(struct init_ctx *c, const char *path)
-{
-	char target[PATH_MAX], dst[PATH_MAX];
-	struct stat st;
-	ssize_t n;
-
-	if (lstat(path, &st) < 0)
-		return;
-	if (S_ISLNK(st.st_mode)) {
-		n = readlink(path, target, sizeof(target) - 1);
-		if (n < 0)
-			init_fail(c, errno, "sandbox view: readlink %s", path);
-		target[n] = '\0';
-		snprintf(dst, sizeof(dst), "%s%s", NEWROOT, path);
-		if (symlink(target, dst) < 0)
-			init_fail(c, errno, "sandbox view: symlink %s", path);
-	} else if (S_ISDIR(st.st_mode)) {
-		bind_into(c, path, path, false, MS_NODEV, false);
-	}
-}
-
-static void put_file(struct init_ctx *c, const char *path, const char *text)
-{
-	char dst[PATH_MAX];
-	snprintf(dst, sizeof(dst), "%s%s", NEWROOT, path);
-	int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0 || write_all(fd, text, strlen(text)) < 0)
-		init_fail(c, errno, "sandbox view: write %s", path);
-	close(fd);
-}
-
-static void mkdir_in(struct init_ctx *c, const char *path, mode_t mode)
-{
-	char dst[PATH_MAX];
-	snprintf(dst, sizeof(dst), "%s%s", NEWROOT, path);
-	if (mkdir(dst, mode) < 0 && errno != EEXIST)
-		init_fail(c, errno, "sandbox view: mkdir %s", path);
-}
-
-static void mount_tmpfs(struct init_ctx *c, const char *path, int64_t size, mode_t mode)
-{
-	char opts[128];
-	snprintf(opts, sizeof(opts), "size=%lld,nr_inodes=%d,mode=%o", (long long)size,
-	    16384, (unsigned)mode);
-	if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
-		init_fail(c, errno, "sandbox view: tmpfs on %s", path);
-}
-
-static const char *const etc_pieces[] = {
-	"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
-	"/etc/alternatives", "/etc/fonts",
-};
-
-static void build_view(struct init_ctx *c)
-{
-	const struct jail_spec *s = c->spec;
-	char path[PATH_MAX];
-
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		init_fail(c, errno, "sandbox view: make / private");
-	mount_tmpfs(c, NEWROOT, 4 << 20, 0755);
-
-	bind_into(c, "/usr", "/usr", false, MS_NODEV, false);
-	link_or_bind(c, "/bin");
-	link_or_bind(c, "/sbin");
-	link_or_bind(c, "/lib");
-	link_or_bind(c, "/lib32");
-	link_or_bind(c, "/lib64");
-	link_or_bind(c, "/libx32");
-
-	mkdir_in(c, "/etc", 0755);
-	for (size_t i = 0; i < sizeof(etc_pieces) / sizeof(*etc_pieces); i++) {
-		struct stat st;
-		if (lstat(etc_pieces[i], &st) < 0)
-			continue;
-		if (S_ISLNK(st.st_mode))
-			link_or_bind(c, etc_pieces[i]);
-		else
-			bind_into(c, etc_pieces[i], etc_pieces[i], false, MS_NODEV, true);
-	}
-	/* Debian's Python reads its sitecustomize from /etc/python3.X. */
-	DIR *etc = opendir("/etc");
-	struct dirent *de;
-	while (etc && (de = readdir(etc))) {
-		char src[PATH_MAX];
-		if (strncmp(de->d_name, "python3", 7) != 0 || strchr(de->d_name, '/'))
-			continue;
-		snprintf(src, sizeof(src), "/etc/%s", de->d_name);
-		bind_into(c, src, src, false, MS_NODEV, true);
-	}
-	if (etc)
-		closedir(etc);
-	put_file(c, "/etc/passwd", "sandbox:x:1000:1000:sandbox:/work:/bin/sh\n"
-	    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
-	put_file(c, "/etc/group", "sandbox:x:1000:\nnogroup:x:65534:\n");
-	put_file(c, "/etc/hostname", "sandbox\n");
-	put_file(c, "/etc/hosts", "127.0.0.1 localhost\n::1 localhost\n");
-
-	mkdir_in(c, "/dev", 0755);
-	static const char *const devs[] = { "/dev/null", "/dev/zero", "/dev/full",
-		"/dev/random", "/dev/urandom" };
-	for (size_t i = 0; i < sizeof(devs) / sizeof(*devs); i++)
-		bind_into(c, devs[i], devs[i], true, MS_NOEXEC, false);
-	static const char *const links[][2] = { { "/proc/self/fd", "/dev/fd" },
-		{ "/proc/self/fd/0", "/dev/stdin" }, { "/proc/self/fd/1", "/dev/stdout" },
-		{ "/proc/self/fd/2", "/dev/stderr" } };
-	for (size_t i = 0; i < sizeof(links) / sizeof(*links); i++) {
-		snprintf(path, sizeof(path), "%s%s", NEWROOT, links[i][1]);
-		if (symlink(links[i][0], path) < 0)
-			init_fail(c, errno, "sandbox view: symlink %s", links[i][1]);
-	}
-
-	mkdir_in(c, "/proc", 0555);
-	if (mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		init_fail(c, errno, "sandbox view: mount /proc");
-
-	mkdir_in(c, SANDBOX_WORKDIR, 0755);
-	mount_tmpfs(c, NEWROOT SANDBOX_WORKDIR, s->lim.disk, 0755);
-	mkdir_in(c, "/tmp", 01777);
-	mount_tmpfs(c, NEWROOT "/tmp", s->lim.disk, 01777);
-
-	if (chdir(NEWROOT) < 0)
-		init_fail(c, errno, "sandbox view: chdir");
-	/* Stack the old root under the new one, then detach it: nothing of the
-	 * host stays reachable. */
-	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		init_fail(c, errno, "sandbox view: pivot_root");
-	if (umount2(".", MNT_DETACH) < 0)
-		init_fail(c, errno, "sandbox view: detach the old root");
-	if (chdir("/") < 0)
-		init_fail(c, errno, "sandbox view: chdir /");
-	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
-		init_fail(c, errno, "sandbox view: read-only root");
-}
-
-static void place_inputs(struct init_ctx *c)
-{
-	const struct jail_spec *s = c->spec;
-	char path[PATH_MAX];
-
-	if (chdir(SANDBOX_WORKDIR) < 0)
-		init_fail(c, errno, "work dir");
-	for (size_t i = 0; i < s->n_files; i++) {
-		const struct jail_file *f = &s->files[i];
-		/* Parents first: "a/b/c" makes "a" and "a/b". */
-		snprintf(path, sizeof(path), "%s", f->path);
-		for (char *p = strchr(path, '/'); p; p = strchr(p + 1, '/')) {
-			*p = '\0';
-			if (mkdir(path, 0755) < 0 && errno != EEXIST)
-				init_fail_request(c, errno, "input %s", f->path);
-			*p = '/';
-		}
-		int fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		    f->exec ? 0755 : 0644);
-		if (fd < 0)
-			init_fail_request(c, errno, "input %s", f->path);
-		if (write_all(fd, f->data, f->len) < 0)
-			init_fail_request(c, errno, "input %s (disk limit %lld bytes)", f->path,
-			    (long long)s->lim.disk);
-		close(fd);
-	}
-	if (mkdir("out", 0755) < 0 && errno != EEXIST)
-		init_fail(c, errno, "out dir");
-}
-
-/* ---- the command's process ---- */
-
-struct deny {
-	const char *name;
-	int err;
-};
-
-static const struct deny denied[] = {
-	{ "ptrace", EPERM }, { "process_vm_readv", EPERM }, { "process_vm_writev", EPERM },
-	{ "kcmp", EPERM }, { "mount", EPERM }, { "umount", EPERM }, { "umount2", EPERM },
-	{ "pivot_root", EPERM }, { "chroot", EPERM }, { "fsopen", EPERM }, { "fsconfig", EPERM },
-	{ "fsmount", EPERM }, { "fspick", EPERM }, { "move_mount", EPERM },
-	{ "open_tree", EPERM }, { "mount_setattr", EPERM }, { "unshare", EPERM },
-	{ "setns", EPERM }, { "keyctl", EPERM }, { "add_key", EPERM },
-	{ "request_key", EPERM }, { "bpf", EPERM }, { "perf_event_open", EPERM },
-	{ "init_module", EPERM }, { "finit_module", EPERM }, { "delete_module", EPERM },
-	{ "create_module", EPERM }, { "reboot", EPERM }, { "kexec_load", EPERM },
-	{ "kexec_file_load", EPERM }, { "swapon", EPERM }, { "swapoff", EPERM },
-	{ "acct", EPERM }, { "userfaultfd", EPERM }, { "open_by_handle_at", EPERM },
-	{ "name_to_handle_at", EPERM }, { "io_uring_setup", EPERM },
-	{ "io_uring_enter", EPERM }, { "io_uring_register", EPERM }, { "quotactl", EPERM },
-	{ "syslog", EPERM }, { "uselib", EPERM }, { "vhangup", EPERM }, { "iopl", EPERM },
-	{ "ioperm", EPERM }, { "lookup_dcookie", EPERM }, { "nfsservctl", EPERM },
-	{ "_sysctl", EPERM }, { "settimeofday", EPERM }, { "clock_settime", EPERM },
-	{ "clock_adjtime", EPERM }, { "adjtimex", EPERM }, { "sethostname", EPERM },
-	{ "setdomainname", EPERM },
-	/* clone3 passes its flags in memory the filter cannot read: make libc
-	 * fall back to clone(), whose flags it can. */
-	{ "clone3", ENOSYS },
-};
-
-static int seccomp_install(void)
-{
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-	int r;
-
-	if (!ctx)
-		return -ENOMEM;
-	r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-	if (r < 0)
-		goto out;
-	for (size_t i = 0; i < sizeof(denied) / sizeof(*denied); i++) {
-		int nr = seccomp_syscall_resolve_name(denied[i].name);
-		if (nr == __NR_SCMP_ERROR)
-			continue;	/* not on this architecture */
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(denied[i].err), nr, 0);
-		if (r < 0 && r != -EOPNOTSUPP)
-			goto out;
-	}
-	/* personality(0xffffffff) only reads it; every change is refused. */
-	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
-	    SCMP_A0_32(SCMP_CMP_NE, 0xffffffffu));
-	if (r < 0)
-		goto out;
-	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
-	    SCMP_A0_32(SCMP_CMP_NE, AF_UNIX));
-	if (r < 0)
-		goto out;
-	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socketpair), 1,
-	    SCMP_A0_32(SCMP_CMP_NE, AF_UNIX));
-	if (r < 0)
-		goto out;
-	static const unsigned long nsflags[] = { CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNS,
-		CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWCGROUP, CLONE_NEWTIME };
-	for (size_t i = 0; i < sizeof(nsflags) / sizeof(*nsflags); i++) {
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-		    SCMP_A0_64(SCMP_CMP_MASKED_EQ, nsflags[i], nsflags[i]));
-		if (r < 0)
-			goto out;
-	}
-	/* Pushing input into a terminal; there is none, but be sure. */
-	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
-	    SCMP_A1_32(SCMP_CMP_EQ, TIOCSTI));
-	if (r < 0)
-		goto out;
-	r = seccomp_load(ctx);
-out:
-	seccomp_release(ctx);
-	return r;
-}
-
-static int caps_drop_all(void)
-{
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[2];
-
-	for (int cap = 0; cap < 64; cap++) {
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
-			if (errno == EINVAL)
-				break;	/* past the last capability */
-			return -errno;
-		}
-	}
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-		return -errno;
-	if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
-	    SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
-	    SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, 0, 0, 0) < 0)
-		return -errno;
-	memset(data, 0, sizeof(data));
-	if (syscall(SYS_capset, &hdr, data) < 0)
-		return -errno;
-	return 0;
-}
-
-/* Lower a limit; never above what we were given (raising needs privileges
- * in the initial namespace, which the sandbox must not have). */
-static int set_limit(int res, int64_t soft, int64_t hard)
-{
-	struct rlimit cur, rl = { (rlim_t)soft, (rlim_t)hard };
-	if (getrlimit(res, &cur) < 0)
-		return -errno;
-	if (cur.rlim_max != RLIM_INFINITY && rl.rlim_max > cur.rlim_max)
-		rl.rlim_max = cur.rlim_max;
-	if (rl.rlim_cur > rl.rlim_max)
-		rl.rlim_cur = rl.rlim_max;
-	return setrlimit(res, &rl) < 0 ? -errno : 0;
-}
-
-static const char *env_path(char **env)
-{
-	for (char **e = env; *e; e++)
-		if (strncmp(*e, "PATH=", 5) == 0)
-			return *e + 5;
-	return "/usr/local/bin:/usr/bin:/bin";
-}
-
-static _Noreturn void command_exec(const struct jail_spec *s)
-{
-	char path[PATH_MAX];
-	const char *why = "";
-	int err = 0;
-
-	if (strchr(s->argv[0], '/')) {
-		execve(s->argv[0], s->argv, s->env);
-		err = errno;
-	} else {
-		const char *p = env_path(s->env);
-		err = ENOENT;
-		while (*p) {
-			const char *e = strchr(p, ':');
-			size_t len = e ? (size_t)(e - p) : strlen(p);
-			if (len > 0 && len + 1 + strlen(s->argv[0]) < sizeof(path)) {
-				memcpy(path, p, len);
-				snprintf(path + len, sizeof(path) - len, "/%s", s->argv[0]);
-				execve(path, s->argv, s->env);
-				if (errno != ENOENT && errno != ENOTDIR)
-					err = errno;
-			}
-			if (!e)
-				break;
-			p = e + 1;
-		}
-	}
-	why = strerror(err);
-	dprintf(2, "researchd-sandbox: cannot execute %s: %s\n", s->argv[0], why);
-	_exit(127);
-}
-
-#define SETUP_FD 3	/* the command's process reports a failed setup here */
-
-/* The isolation could not be completed: tell init, which reports the
- * sandbox as unavailable; the command never runs. */
-static _Noreturn void setup_fail(const char *what, int err)
-{
-	dprintf(SETUP_FD, "%s: %s", what, strerror(err));
-	_exit(126);
-}
-
-static _Noreturn void command_main(struct init_ctx *c, int stdin_fd, int setup_fd)
-{
-	const struct jail_spec *s = c->spec;
-	const struct jail_limits *l = &s->lim;
-	int r;
-
-	setsid();
-	if (dup2(stdin_fd, 0) < 0 || dup2(c->out_wr, 1) < 0 || dup2(c->err_wr, 2) < 0 ||
-	    dup2(setup_fd, SETUP_FD) < 0 || fcntl(SETUP_FD, F_SETFD, FD_CLOEXEC) < 0)
-		_exit(126);
-	if (syscall(SYS_close_range, SETUP_FD + 1, ~0U, 0) < 0)
-		for (int fd = SETUP_FD + 1; fd < 1024; fd++)
-			close(fd);
-	umask(022);
-	signal(SIGPIPE, SIG_DFL);
-
-	if ((r = caps_drop_all()) < 0)
-		setup_fail("dropping capabilities", -r);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		setup_fail("no_new_privs", errno);
-	if ((r = seccomp_install()) < 0)
-		setup_fail("loading the seccomp filter", -r);
-	/* Limits last: once RLIMIT_AS is set, nothing but execve may need
-	 * memory (a sanitizer build's shadow mappings are far over it).
-	 * RLIMIT_NPROC counts the tasks of a uid in a user namespace (the
-	 * kernel's ucounts, 5.14 on), and the sandbox has a user namespace and
-	 * a uid of its own in it: the limit counts exactly the sandbox's
-	 * processes and threads, whatever else the outside uid runs, and needs
-	 * no cgroup. init is one of them, hence + 1. */
-	if ((r = set_limit(RLIMIT_CPU, l->cpu_s, l->cpu_s + 1)) < 0 ||
-	    (r = set_limit(RLIMIT_NPROC, l->nproc + 1, l->nproc + 1)) < 0 ||
-	    (r = set_limit(RLIMIT_FSIZE, l->fsize, l->fsize)) < 0 ||
-	    (r = set_limit(RLIMIT_NOFILE, l->nofile, l->nofile)) < 0 ||
-	    (r = set_limit(RLIMIT_CORE, 0, 0)) < 0 ||
-	    (r = set_limit(RLIMIT_MEMLOCK, 0, 0)) < 0 ||
-	    (r = set_limit(RLIMIT_MSGQUEUE, 0, 0)) < 0 ||
-	    (!s->no_as_limit && (r = set_limit(RLIMIT_AS, l->memory, l->memory)) < 0))
-		setup_fail("setrlimit", -r);
-	command_exec(s);
 }
 
 /* ---- init: collecting out/ ---- */
@@ -600,10 +155,10 @@ static void send_file(struct collect *k, const char *rel, int fd, size_t size)
 	char buf[65536];
 	size_t left = size;
 
-	(void)write_all(k->c->report, &t, 1);
-	(void)write_all(k->c->report, &plen, sizeof(plen));
-	(void)write_all(k->c->report, &len, sizeof(len));
-	(void)write_all(k->c->report, rel, plen);
+	(void)jail_write_all(k->c->report, &t, 1);
+	(void)jail_write_all(k->c->report, &plen, sizeof(plen));
+	(void)jail_write_all(k->c->report, &len, sizeof(len));
+	(void)jail_write_all(k->c->report, rel, plen);
 	while (left > 0) {
 		ssize_t n = read(fd, buf, left < sizeof(buf) ? left : sizeof(buf));
 		if (n <= 0) {
@@ -611,7 +166,7 @@ static void send_file(struct collect *k, const char *rel, int fd, size_t size)
 			memset(buf, 0, sizeof(buf));
 			n = (ssize_t)(left < sizeof(buf) ? left : sizeof(buf));
 		}
-		(void)write_all(k->c->report, buf, (size_t)n);
+		(void)jail_write_all(k->c->report, buf, (size_t)n);
 		left -= (size_t)n;
 	}
 }
@@ -673,9 +228,13 @@ static volatile sig_atomic_t stop_requested;
 
 static void on_stop(int sig, siginfo_t *si, void *ctx)
 {
-	/* Only from outside the pid namespace (si_pid is 0 then): the command
-	 * cannot end its own run through us. */
-	if (si->si_pid != 0)
+	/* Only kill() from outside the pid namespace: SI_USER with si_pid 0.
+	 * A queued signal (rt_sigqueueinfo, sigqueue) carries a sender-chosen
+	 * si_pid, but the kernel lets a process queue only negative codes to
+	 * another, so SI_USER cannot be forged from inside; a kill() from
+	 * inside carries the sender's own pid. The command cannot end its own
+	 * run through us. */
+	if (si->si_code != SI_USER || si->si_pid != 0)
 		return;
 	stop_requested = 1;
 	kill(-1, SIGKILL);
@@ -715,15 +274,15 @@ static _Noreturn void init_main(struct init_ctx *c)
 	/* The command runs as the same uid: keep it from reading our memory
 	 * (also reset by the credential change, hence here). */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	build_view(c);
+	view_build(c);
 	if (sethostname("sandbox", 7) < 0)
 		init_fail(c, errno, "sethostname");
-	place_inputs(c);
+	view_place_inputs(c);
 
 	stdin_fd = memfd_create("stdin", MFD_CLOEXEC);
 	if (stdin_fd < 0)
 		init_fail(c, errno, "memfd_create");
-	if (s->stdin_len > 0 && write_all(stdin_fd, s->stdin_data, s->stdin_len) < 0)
+	if (s->stdin_len > 0 && jail_write_all(stdin_fd, s->stdin_data, s->stdin_len) < 0)
 		init_fail_request(c, errno, "writing stdin");
 	lseek(stdin_fd, 0, SEEK_SET);
 
@@ -784,11 +343,11 @@ static _Noreturn void init_main(struct init_ctx *c)
 
 	char t = REC_STATUS;
 	st.stopped = stop_requested;
-	(void)write_all(c->report, &t, 1);
-	(void)write_all(c->report, &st, sizeof(st));
+	(void)jail_write_all(c->report, &t, 1);
+	(void)jail_write_all(c->report, &st, sizeof(st));
 	if (stop_requested) {
 		t = REC_END;
-		(void)write_all(c->report, &t, 1);
+		(void)jail_write_all(c->report, &t, 1);
 		_exit(0);
 	}
 
@@ -798,10 +357,10 @@ static _Noreturn void init_main(struct init_ctx *c)
 		collect_dir(&k, dfd, "out", 1);
 	if (k.truncated) {
 		t = REC_TRUNC;
-		(void)write_all(c->report, &t, 1);
+		(void)jail_write_all(c->report, &t, 1);
 	}
 	t = REC_END;
-	(void)write_all(c->report, &t, 1);
+	(void)jail_write_all(c->report, &t, 1);
 	_exit(0);
 }
 
@@ -941,6 +500,41 @@ static int parse_report(const struct buf *rep, const struct jail_spec *s,
 	return 0;
 }
 
+#define JAIL_NS_FLAGS (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | \
+	CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
+
+/* clone3's arguments (linux/sched.h, which does not mix with sched.h). */
+struct jail_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+	    set_tid, set_tid_size, cgroup;
+};
+#define JAIL_CLONE_INTO_CGROUP 0x200000000ULL
+
+/* Like fork, into the new namespaces, and straight into the run's cgroup
+ * when there is one, so that its cgroup namespace is rooted there and not
+ * one byte is counted elsewhere. Kernels before 5.7 move it afterwards. */
+static pid_t jail_clone(const struct cgroup_run *cg)
+{
+	pid_t pid;
+
+	if (cg) {
+		struct jail_clone_args ca = { .flags = JAIL_NS_FLAGS | JAIL_CLONE_INTO_CGROUP,
+			.exit_signal = SIGCHLD, .cgroup = (uint64_t)cg->dir_fd };
+		pid = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+		if (pid >= 0 || (errno != ENOSYS && errno != E2BIG))
+			return pid;
+	}
+	pid = (pid_t)syscall(SYS_clone, JAIL_NS_FLAGS | SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid > 0 && cg && cgroup_run_attach(cg, pid) < 0) {
+		int err = errno;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		errno = err;
+		return -1;
+	}
+	return pid;
+}
+
 int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, size_t errlen,
     enum jail_error *kind)
 {
@@ -954,6 +548,9 @@ int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, si
 	pid_t pid;
 	int r = 0, status = 0;
 	struct rusage ru;
+	struct cgroup_run cg = { .dir_fd = -1 };
+	int64_t peak = 0;
+	bool oom_killed = false;
 
 	*kind = JAIL_ERR_INTERNAL;
 	memset(o, 0, sizeof(*o));
@@ -982,9 +579,12 @@ int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, si
 	}
 	fflush(NULL);
 	start = mono_ms();
-	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS |
-	    CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP | SIGCHLD,
-	    NULL, NULL, NULL, NULL);
+	/* The run's cgroup, where one can be had; without it the filter keeps
+	 * the memory RLIMIT_AS cannot see out of reach (filter.h). */
+	char cgerr[256];
+	o->cgroup = cgroup_run_open(s->lim.memory, s->lim.nproc + 1, &cg, cgerr,
+	    sizeof(cgerr)) == 0;
+	pid = jail_clone(o->cgroup ? &cg : NULL);
 	if (pid < 0) {
 		r = -errno;
 		*kind = JAIL_ERR_UNAVAILABLE;
@@ -996,7 +596,7 @@ int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, si
 	}
 	if (pid == 0) {
 		struct init_ctx c = { .spec = s, .sync_rd = p_sync[0], .report = p_rep[1],
-			.out_wr = p_out[1], .err_wr = p_err[1] };
+			.out_wr = p_out[1], .err_wr = p_err[1], .memory_counted = o->cgroup };
 		close(p_out[0]);
 		close(p_err[0]);
 		close(p_rep[0]);
@@ -1016,7 +616,7 @@ int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, si
 		waitpid(pid, NULL, 0);
 		goto out;
 	}
-	if (write_all(p_sync[1], "1", 1) < 0) {
+	if (jail_write_all(p_sync[1], "1", 1) < 0) {
 		r = -EIO;
 		snprintf(errmsg, errlen, "the sandbox's init died at start");
 		kill(pid, SIGKILL);
@@ -1093,6 +693,8 @@ int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, si
 	while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
 		;
 	o->wall_ms = mono_ms() - start;
+	if (o->cgroup)
+		cgroup_run_usage(&cg, &peak, &oom_killed);
 	o->out_truncated = out_over;
 	o->err_truncated = err_over;
 
@@ -1119,6 +721,8 @@ int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, si
 			    (int64_t)ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000;
 			o->max_rss_kb = ru.ru_maxrss;
 		}
+		if (peak / 1024 > o->max_rss_kb)
+			o->max_rss_kb = peak / 1024;
 		if (!have_status || st.stopped) {
 			for (size_t i = 0; i < o->n_files; i++) {
 				free(o->files[i].path);
@@ -1127,6 +731,17 @@ int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, si
 			o->files = mfree(o->files);
 			o->n_files = 0;
 		}
+		r = 0;
+		goto out;
+	}
+	if (!have_status && oom_killed) {
+		/* The OOM killer took init too: the run is over, nothing came back. */
+		o->status = JAIL_SIGNALED;
+		o->signal = SIGKILL;
+		o->limit = "memory";
+		o->cpu_ms = (int64_t)ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000 +
+		    (int64_t)ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000;
+		o->max_rss_kb = peak / 1024;
 		r = 0;
 		goto out;
 	}
@@ -1150,10 +765,18 @@ int jail_run(const struct jail_spec *s, struct jail_outcome *o, char *errmsg, si
 		o->status = JAIL_EXITED;
 		o->exit_code = WEXITSTATUS(st.wstatus);
 	}
+	if (oom_killed && o->status == JAIL_SIGNALED && o->signal == SIGKILL)
+		o->limit = "memory";
 	if (!o->limit && o->files_truncated)
 		o->limit = "files";
+	/* What the cgroup counted is the true peak: tmpfs, memfds and shared
+	 * memory included, which no process's RSS shows. */
+	if (peak / 1024 > o->max_rss_kb)
+		o->max_rss_kb = peak / 1024;
 	r = 0;
 out:
+	if (o->cgroup)
+		cgroup_run_close(&cg);
 	buf_free(&rep);
 	for (int i = 0; i < 2; i++) {
 		if (p_out[i] >= 0)

@@ -45,7 +45,8 @@ struct jail_outcome {
 	enum jail_status status;
 	int exit_code;
 	int signal;
-	const char *limit;	/* NULL, "timeout", "cpu", "fsize", "output", "files" */
+	const char *limit;	/* NULL, "timeout", "cpu", "fsize", "output", "files", "memory" */
+	bool cgroup;		/* the run had a cgroup of its own (cgroup.h) */
 	int64_t wall_ms, cpu_ms, max_rss_kb;
 	struct buf out, err;
 	bool out_truncated, err_truncated;

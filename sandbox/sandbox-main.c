@@ -4,7 +4,8 @@
  * jail.c, and writes the JSON result; sandbox-proto.h documents both.
  * "--run -- CMD ARGS..." is the operator's mode: it prints the limits in
  * force and the outcome in words; "--check" copies the helper into a
- * sandbox and tries the ways out from there (selfcheck.c). */
+ * sandbox and tries the ways out from there (selfcheck.c); "--print-filter"
+ * lists the seccomp allowlist (filter.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "filter.h"
 #include "jail.h"
 #include "request.h"
 #include "selfcheck.h"
@@ -158,10 +160,10 @@ static void print_setup(const struct jail_limits *lim)
 	printf("researchd-sandbox: running as uid %u; inside: uid %d gid %d, mapped to outside uid %u\n",
 	    (unsigned)geteuid(), SANDBOX_UID, SANDBOX_GID, geteuid() == 0 ? 65534u : (unsigned)geteuid());
 	printf("isolation: new user, pid, mount, net (lo down), ipc, uts and cgroup namespaces;\n"
-	    "  read-only /usr and loader/zoneinfo pieces of /etc; tmpfs /work (cwd) and /tmp;\n"
-	    "  no_new_privs; no capabilities (bounding and ambient sets empty); seccomp denies\n"
-	    "  ptrace, mount, unshare/setns, keyctl, bpf, perf_event_open, personality changes,\n"
-	    "  module, reboot and kexec calls, namespace flags to clone, and non-AF_UNIX sockets\n");
+	    "  read-only /usr (of /usr/local only bin, sbin, lib*, libexec, share/fonts) and\n"
+	    "  loader/zoneinfo pieces of /etc; kernel-wide /proc files masked; tmpfs /work (cwd),\n"
+	    "  /tmp and /dev/shm; no_new_privs; no capabilities (bounding and ambient sets\n"
+	    "  empty); seccomp allowlist, everything else EPERM (--print-filter lists it)\n");
 	printf("limits:\n  %-12s %lld s\n  %-12s %lld ms\n", "cpu", (long long)lim->cpu_s, "wall",
 	    (long long)lim->wall_ms);
 	print_size(stdout, "memory (AS)", lim->memory);
@@ -172,6 +174,15 @@ static void print_setup(const struct jail_limits *lim)
 	print_size(stdout, "stderr", lim->stderr_max);
 	print_size(stdout, "out/ files", lim->files_max);
 	print_size(stdout, "disk (tmpfs)", lim->disk);
+}
+
+/* Where the memory limit counts everything, and where only the address
+ * space (then memfds and SysV shared memory are denied). */
+static void print_memory_mode(const struct jail_outcome *o)
+{
+	printf("memory accounting: %s\n", o->cgroup ?
+	    "cgroup v2 (memory.max counts tmpfs, memfds, shared memory; no swap; pids.max)" :
+	    "address space only (no delegated cgroup v2): memfd_create and SysV shm denied");
 }
 
 static int mode_run(int argc, char **argv, const struct jail_limits *lim)
@@ -200,6 +211,7 @@ static int mode_run(int argc, char **argv, const struct jail_limits *lim)
 		    "cannot run", err);
 		return 125;
 	}
+	print_memory_mode(&o);
 	print_captured("stdout", &o.out, o.out_truncated);
 	print_captured("stderr", &o.err, o.err_truncated);
 	for (size_t i = 0; i < o.n_files; i++)
@@ -250,7 +262,9 @@ static int mode_check(const struct jail_limits *lim)
 #else
 	snprintf(mem, sizeof(mem), "%lld", (long long)spec.lim.memory);
 #endif
-	char *argv[] = { "./researchd-sandbox", "--probe", mem, NULL };
+	char limit[32];
+	snprintf(limit, sizeof(limit), "%lld", (long long)spec.lim.memory);
+	char *argv[] = { "./researchd-sandbox", "--probe", mem, limit, NULL };
 	/* LeakSanitizer stops the world with ptrace, which the sandbox denies. */
 	static char *env[] = { "PATH=/usr/bin:/bin", ("HOME=" SANDBOX_WORKDIR), "LANG=C.UTF-8",
 		"ASAN_OPTIONS=detect_leaks=0", NULL };
@@ -270,11 +284,19 @@ static int mode_check(const struct jail_limits *lim)
 		    "cannot run", err);
 		return 125;
 	}
+	print_memory_mode(&o);
 	printf("attempts from inside:\n");
 	print_captured("probe", &o.out, o.out_truncated);
 	print_captured("probe stderr", &o.err, o.err_truncated);
 	r = o.status == JAIL_EXITED && o.exit_code == 0 && o.out.len > 0 &&
 	    strstr(o.out.data, "RESULT: all blocked") ? 0 : 1;
+	/* The last attempt ends the run where a cgroup counts memory. */
+	if (r && o.limit && strcmp(o.limit, "memory") == 0 && o.out.len > 0 &&
+	    strstr(o.out.data, SELFCHECK_TRYING_MEMFD) && !strstr(o.out.data, "NOT BLOCKED")) {
+		printf("blocked: holding twice memory.max in a memfd (the cgroup killed the run; "
+		    "limit hit: memory)\n");
+		r = 0;
+	}
 	printf("%s\n", r == 0 ? "check passed: every attempt was blocked" :
 	    "CHECK FAILED: see the lines above");
 	jail_outcome_free(&o);
@@ -286,6 +308,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: researchd-sandbox               (JSON request on stdin, result on stdout)\n"
 	    "       researchd-sandbox --run [--limit NAME=N]... -- CMD [ARGS...]\n"
 	    "       researchd-sandbox --check [--limit NAME=N]...   (try to get out; exit 0 if all blocked)\n"
+	    "       researchd-sandbox --print-filter   (the seccomp allowlist, group by group)\n"
 	    "limits:");
 	for (size_t i = 0; i < request_n_limits; i++)
 		fprintf(f, " %s", request_limits[i].name);
@@ -298,6 +321,7 @@ int main(int argc, char **argv)
 		{ "run", no_argument, NULL, 'r' },
 		{ "check", no_argument, NULL, 'c' },
 		{ "probe", required_argument, NULL, 'p' },
+		{ "print-filter", no_argument, NULL, 'f' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -326,10 +350,11 @@ int main(int argc, char **argv)
 			check = true;
 			break;
 		case 'p': {
-			int64_t mem;
-			if (str_to_int64(optarg, 0, INT64_MAX, &mem) < 0)
+			int64_t mem, cg = 0;
+			if (str_to_int64(optarg, 0, INT64_MAX, &mem) < 0 ||
+			    (optind < argc && str_to_int64(argv[optind], 0, INT64_MAX, &cg) < 0))
 				return 2;
-			return selfcheck_probe(mem);
+			return selfcheck_probe(mem, cg);
 		}
 		case 'l': {
 			char *eq = strchr(optarg, '=');
@@ -349,6 +374,9 @@ int main(int argc, char **argv)
 			*request_limit_field(&lim, d) = n;
 			break;
 		}
+		case 'f':
+			filter_print(stdout);
+			return fflush(stdout) == EOF ? 1 : 0;
 		case 'h':
 			usage(stdout);
 			return 0;

@@ -34,11 +34,16 @@
  *     "status": "exited" | "signaled" | "killed",
  *         killed: the helper killed the sandbox (timeout or output cap)
  *     "exit_code": N | null, "signal": N | null,
- *     "limit": null | "timeout" | "cpu" | "fsize" | "output" | "files",
- *         which limit ended or cut the run, when one can be told; an
- *         address-space or process limit shows as a failed allocation or
- *         fork in the command itself (MemoryError, EAGAIN), not here
+ *     "limit": null | "timeout" | "cpu" | "fsize" | "output" | "files" |
+ *              "memory",
+ *         which limit ended or cut the run, when one can be told; "memory"
+ *         when the run's cgroup killed it at memory.max; an address-space
+ *         or process limit shows as a failed allocation or fork in the
+ *         command itself (MemoryError, EAGAIN), not here
  *     "wall_ms": N, "cpu_ms": N, "max_rss_kb": N,
+ *         max_rss_kb is the cgroup's memory.peak where the run had one
+ *         (tmpfs, memfds and shared memory included), else the largest
+ *         RSS of one process
  *     "stdout": "<base64>", "stdout_truncated": bool,
  *     "stderr": "<base64>", "stderr_truncated": bool,
  *     "files": [{"path": "out/x.csv", "data": "<base64>"}],
@@ -54,21 +59,34 @@
  * Inside the sandbox: uid/gid 1000 ("sandbox"), mapped to the caller's own
  * uid (or 65534 when the helper runs as root); cwd /work (tmpfs, "disk"
  * bytes) holding the input files and an empty out/; /tmp a second tmpfs of
- * the same size; /usr, and /etc/{ld.so.cache,ld.so.conf,ld.so.conf.d,
+ * the same size; /dev/shm a third, of min(disk, 64 MiB), for POSIX
+ * semaphores (Python's multiprocessing); /usr without /usr/local but for
+ * its bin, sbin, lib, lib32, lib64, libexec and share/fonts (no operator
+ * configuration, private CA certificates or vendor trees), and /etc/{ld.so.cache,ld.so.conf,ld.so.conf.d,
  * localtime,alternatives,fonts,python3*} (what the loader, time zones,
  * Debian's alternatives symlinks, fontconfig and Python read), read-only;
  * /bin, /lib, /lib64, /sbin as on the host (symlinks into /usr, or
  * read-only binds); a generated /etc/passwd, /etc/group, /etc/hostname and
  * /etc/hosts; /dev with null, zero, full, random, urandom; /proc of the
- * sandbox's own pid namespace. The root itself is read-only. Nothing else
+ * sandbox's own pid namespace, with the kernel-wide files about the host
+ * (cmdline, partitions, modules, iomem... jail.c's list) reading empty.
+ * The root itself is read-only. Nothing else
  * of the host: not /home, /root, /var, /run, the host's /tmp, the daemon's
  * state dir or its socket. Network: a new, empty network namespace (lo
- * only, and down) and seccomp refusing every socket family but AF_UNIX.
+ * only, and down). Seccomp is an allowlist (researchd-sandbox
+ * --print-filter): every call not on it fails with EPERM, socket families
+ * but AF_UNIX with EAFNOSUPPORT; host-wide or per-uid kernel budgets (Linux
+ * AIO, inotify, fanotify, SysV message queues, keyrings, io_uring) are not
+ * on it.
  * Only regular files under out/ (depth <= 4) come back: no symlinks, no
  * fifos, no dot-names.
  *
  * Limits (below): cpu_s is RLIMIT_CPU (SIGXCPU, SIGKILL a second later);
- * memory is RLIMIT_AS; nproc counts the sandbox's own processes and threads
+ * memory is RLIMIT_AS and, where the helper's cgroup tree is delegated
+ * (cgroup.h), the memory.max of a cgroup v2 of the run's own (swap 0,
+ * pids.max nproc + 1), which counts tmpfs, memfds and SysV shared memory;
+ * without such a cgroup memfd_create and SysV shm are refused (EPERM), so
+ * that RLIMIT_AS covers what remains; nproc counts the sandbox's own processes and threads
  * (its uid in its own user namespace); stdout_max/stderr_max/files_max cap
  * what comes back, and going over kills the run ("output"/"files"); wall_ms
  * ends the whole pid namespace ("timeout"). */

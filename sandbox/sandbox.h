@@ -23,7 +23,7 @@ struct sandbox_file {
 struct sandbox_limits {
 	int64_t cpu_s;		/* CPU seconds (RLIMIT_CPU) */
 	int64_t wall_ms;	/* wall clock; the whole namespace is killed */
-	int64_t memory;		/* address space, bytes (RLIMIT_AS) */
+	int64_t memory;		/* bytes: RLIMIT_AS, and memory.max where the run has a cgroup */
 	int64_t nproc;		/* processes and threads */
 	int64_t fsize;		/* largest file written, bytes */
 	int64_t nofile;		/* open files */
@@ -58,6 +58,7 @@ enum sandbox_limit {
 	SANDBOX_LIMIT_FSIZE,
 	SANDBOX_LIMIT_OUTPUT,
 	SANDBOX_LIMIT_FILES,
+	SANDBOX_LIMIT_MEMORY,	/* the run's cgroup hit memory.max */
 };
 
 enum sandbox_error {
@@ -79,7 +80,7 @@ struct sandbox_result {
 	int exit_code;		/* SANDBOX_EXITED */
 	int signal;		/* otherwise */
 	enum sandbox_limit limit;
-	int64_t wall_ms, cpu_ms, max_rss_kb;
+	int64_t wall_ms, cpu_ms, max_rss_kb;	/* max_rss_kb: memory.peak where a cgroup counted it */
 	char *out;		/* NUL-terminated past out_len */
 	size_t out_len;
 	bool out_truncated;

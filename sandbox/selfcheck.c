@@ -43,13 +43,25 @@ static void expect_fail(const char *what, long r)
 static void probe_files(void)
 {
 	static const char *const hidden[] = { "/etc/shadow", "/root", "/home", "/var/lib",
-		"/run", "/tmp/.X11-unix", "/var/lib/researchd", "/run/researchd" };
+		"/run", "/tmp/.X11-unix", "/var/lib/researchd", "/run/researchd",
+		"/usr/local/etc", "/usr/local/share/ca-certificates" };
 	char what[128];
 
 	for (size_t i = 0; i < sizeof(hidden) / sizeof(*hidden); i++) {
 		int fd = open(hidden[i], O_RDONLY | O_CLOEXEC);
 		snprintf(what, sizeof(what), "open %s", hidden[i]);
 		report(fd < 0, what, fd < 0 ? errno : 0);
+		if (fd >= 0)
+			close(fd);
+	}
+	/* Kernel-wide /proc files read as empty. */
+	static const char *const masked[] = { "/proc/cmdline", "/proc/partitions" };
+	for (size_t i = 0; i < sizeof(masked) / sizeof(*masked); i++) {
+		char buf[64];
+		int fd = open(masked[i], O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf));
+		snprintf(what, sizeof(what), "read the host's %s", masked[i]);
+		report(n <= 0, what, n < 0 ? errno : 0);
 		if (fd >= 0)
 			close(fd);
 	}
@@ -161,13 +173,73 @@ static void probe_limits(int64_t memory)
 	}
 }
 
-int selfcheck_probe(int64_t memory)
+/* Kernel resources that are host-wide or per outside uid, and argument
+ * tricks on the filter. */
+static void probe_kernel(void)
+{
+	unsigned long aio = 0;
+	char c = 'x';
+	int fd;
+
+	expect_fail("io_setup (Linux AIO: fs.aio-nr is host-wide)",
+	    syscall(SYS_io_setup, 128, &aio));
+	expect_fail("inotify_init1 (instances are counted per outside uid)",
+	    fd = (int)syscall(SYS_inotify_init1, 0));
+	if (fd >= 0)
+		close(fd);
+	expect_fail("fanotify_init", fd = (int)syscall(SYS_fanotify_init, 0, 0));
+	if (fd >= 0)
+		close(fd);
+	expect_fail("msgget (SysV message queues)", syscall(SYS_msgget, 0, 01000 | 0600));
+	/* ioctl's command is an unsigned int: high bits must not pass for
+	 * another command. */
+	expect_fail("ioctl TIOCSTI with high bits set",
+	    syscall(SYS_ioctl, 0, (1UL << 32) | 0x5412UL, &c));
+	/* A queued SIGUSR1 to init that claims to come from outside. */
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	si.si_signo = SIGUSR1;
+	si.si_code = SI_QUEUE;
+	if (syscall(SYS_rt_sigqueueinfo, 1, SIGUSR1, &si) == 0) {
+		usleep(200000);
+		report(true, "ending the run with a queued SIGUSR1 to init (ignored)", 0);
+	} else {
+		report(true, "queueing SIGUSR1 to init", errno);
+	}
+}
+
+/* Memory RLIMIT_AS does not see. Without a cgroup the calls are refused;
+ * with one, the memory counts and holding too much ends the run. */
+static void probe_memory(int64_t cgroup_memory)
+{
+	int fd;
+
+	/* The filter allows memfds only where a cgroup counts them. */
+	fd = (int)syscall(SYS_memfd_create, "probe", 0);
+	if (fd < 0) {
+		report(true, "memfd_create (outside RLIMIT_AS; no cgroup counts it here)", errno);
+		expect_fail("shmget (SysV shared memory is outside RLIMIT_AS)",
+		    syscall(SYS_shmget, 0, 1 << 20, 01000 | 0600));
+		return;
+	}
+	printf("%s\n", SELFCHECK_TRYING_MEMFD);
+	fflush(stdout);
+	int64_t held = 0;
+	while (held < 2 * cgroup_memory && posix_fallocate(fd, held, 64 << 20) == 0)
+		held += 64 << 20;
+	report(held < 2 * cgroup_memory, "holding twice memory.max in a memfd", ENOMEM);
+	close(fd);
+}
+
+int selfcheck_probe(int64_t memory, int64_t cgroup_memory)
 {
 	probe_files();
 	probe_network();
 	probe_syscalls();
 	probe_status();
 	probe_limits(memory);
+	probe_kernel();
+	probe_memory(cgroup_memory);
 	printf("%s\n", open_count ? "RESULT: some ways out are open" : "RESULT: all blocked");
 	fflush(stdout);
 	return open_count ? 1 : 0;
