@@ -520,13 +520,70 @@ def test_client_gone():
     assert chat(m, "plan", "QUESTION: " + q["question"])[0] == 200     # still serving
 
 
+def test_extraction_keeps_support():
+    # The daemon reads these pages through its extraction code: every
+    # support sentence must survive it verbatim (whitespace collapsed), or
+    # the model server could never quote it.
+    exe = os.environ.get("RESEARCH")
+    if not exe:
+        print("     (RESEARCH unset: the extraction check did not run)")
+        return
+    n = 0
+    for q in DATA["questions"]:
+        for g in q["gold"]:
+            r = subprocess.run([exe, "extract", "-", "--base-url", "http://127.0.0.1/p.html",
+                                "--content-type", "text/html"], input=web.page_html(g["title"], g["text"]),
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+            text = collapse(r.stdout)
+            for sent in g["support"]:
+                assert collapse(sent) in text, (g["title"], sent)
+                n += 1
+    assert n >= 2 * len(DATA["questions"])
+
+
+def test_daemon_end_to_end():
+    # The scenario fixture as a scenario test uses it: a real researchd
+    # discovers the model server, searches the fixture and fetches a page.
+    if not os.environ.get("RESEARCHD"):
+        print("     (RESEARCHD unset: the daemon check did not run)")
+        return
+    import scenario
+    s = scenario.Scenario(limit=2).start()
+    try:
+        d = s.daemon()
+        deadline = time.time() + 15
+        out = d.cli("llm").stdout
+        while "reachable: yes" not in out and time.time() < deadline:
+            time.sleep(0.2)     # discovery runs in the background at start
+            out = d.cli("llm").stdout
+        assert "slots: 2" in out and "context: 8192" in out and s.model.url in out, out
+        g = s.question(0)["gold"][1]
+        out = d.cli("search", g["title"]).stdout
+        assert s.nginx.url(g["title"]) in out.split("\n")[1], out
+        url = s.nginx.url(g["title"])
+        r = d.cli("fetch", url)
+        assert r.returncode == 0, r.stdout + r.stderr
+        for sent in g["support"]:
+            assert collapse(sent) in collapse(r.stdout)
+        path = urllib.parse.urlsplit(url).path
+        deadline = time.time() + 5
+        while s.nginx.counts().get(path, 0) < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        assert s.nginx.counts().get(path) == 1 and len(s.search.requests()) == 1
+        assert s.model.requests() == []     # no job ran: no chat request
+    finally:
+        s.stop()
+
+
 TESTS = [test_convert_cli, test_convert_matches_raw_set, test_convert_known_question,
          test_convert_bad_input, test_page_served, test_search_finds_gold_pages, test_search_delay,
          test_config_accepted, test_discovery, test_read_quotes_support_verbatim,
          test_read_non_gold_and_missing, test_read_schema_limits, test_streaming, test_other_schemas,
          test_bad_requests, test_no_violations_then_check_trips, test_log_lines, test_slots_serialise,
          test_reverse_flips_order, test_fail_first_and_token_rate, test_invent_quotes,
-         test_stuck_gaps, test_delay_by_schema, test_client_gone]
+         test_stuck_gaps, test_delay_by_schema, test_client_gone,
+         test_extraction_keeps_support, test_daemon_end_to_end]
 
 
 def main():
