@@ -389,6 +389,9 @@ class Handler(BaseHTTPRequestHandler):
                 users = [m for m in req["messages"] if isinstance(m, dict) and m.get("role") == "user"]
                 if not users:
                     raise BadRequest("no user message")
+                last = [l for l in message_text(users[-1]).split("\n") if l.strip()]
+                if last and last[-1].startswith("QUESTION: "):
+                    rec["question"] = last[-1][len("QUESTION: "):].strip()   # the job, for bench/agent
                 prompt = "\n".join(message_text(m) for m in req["messages"])
                 prompt_tokens = tokens(len(prompt.encode()))
                 if prompt_tokens > a.ctx:
