@@ -108,7 +108,8 @@ def parse_prompt(user):
 
 def fit(obj, schema):
     """What a grammar-constrained model could emit: arrays cut to maxItems,
-    strings to maxLength (a prefix of a verbatim quote is still verbatim)."""
+    strings to maxLength (a prefix of a verbatim quote is still verbatim,
+    so the quote check still holds after the cut)."""
     if not isinstance(schema, dict):
         return obj
     if isinstance(obj, dict):
@@ -121,8 +122,13 @@ def fit(obj, schema):
         return [fit(v, schema.get("items")) for v in obj]
     if isinstance(obj, str):
         n = schema.get("maxLength")
-        if isinstance(n, int) and n >= 0:
-            return obj[:n]
+        if isinstance(n, int) and 0 <= n < len(obj):
+            # At a word boundary when there is one: the planner finds
+            # quotes on word boundaries.
+            cut = obj[:n]
+            if not obj[n].isspace() and " " in cut:
+                cut = cut[:cut.rindex(" ")]
+            return cut.rstrip()
     return obj
 
 

@@ -30,6 +30,10 @@ DATA_DIR = os.environ.get("SCENARIO_QA_DIR",
                           os.path.join(os.path.dirname(REPO), "shared", "data", "qa-hotpotqa"))
 RAW_Q = os.path.join(DATA_DIR, "hotpotqa_train.json")
 RAW_C = os.path.join(DATA_DIR, "hotpotqa_train_corpus.json")
+# Run by hand: the build tree's programs, as meson test passes them.
+for _var, _exe in (("RESEARCHD", "researchd"), ("RESEARCH", "research")):
+    if not os.environ.get(_var) and os.access(os.path.join(REPO, "build", _exe), os.X_OK):
+        os.environ[_var] = os.path.join(REPO, "build", _exe)
 
 
 def skip(why):
@@ -305,6 +309,15 @@ def test_read_schema_limits():
     got = content_of(chat(F.model, "read", read_prompt(q["question"], g["title"], passages),
                           schema=schema)[2])
     assert got == {"findings": []}
+    # A quote longer than maxLength: cut at a word boundary, still verbatim.
+    schema = {"type": "object", "properties": {"findings": {"type": "array", "items": {
+        "type": "object", "properties": {"quote": {"type": "string", "maxLength": 30}}}}}}
+    got = content_of(chat(F.model, "read", read_prompt(q["question"], g["title"], passages),
+                          schema=schema)[2])["findings"]
+    full = g["support"][0]
+    assert len(got) == 1 and 0 < len(got[0]["quote"]) <= 30, got
+    assert full.startswith(got[0]["quote"]) and full[len(got[0]["quote"])] == " ", got
+    assert F.model.violations() == []
 
 
 def sse_events(raw):
