@@ -330,9 +330,9 @@ class Handler(BaseHTTPRequestHandler):
         try:
             n = int(self.headers.get("Content-Length", ""))
         except ValueError:
-            raise BadRequest("a Content-Length is required")
+            raise BadRequest(411, "a Content-Length is required")
         if n < 0 or n > BODY_MAX:
-            raise BadRequest("body larger than %d bytes" % BODY_MAX)
+            raise BadRequest(413, "the body is over %d bytes" % BODY_MAX)
         return self.rfile.read(n)
 
     def do_GET(self):
@@ -361,7 +361,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             body = self.read_body()
         except BadRequest as e:
-            return self.error(413, str(e))
+            return self.error(e.args[0], e.args[1])
         if path == "/tokenize":
             try:
                 content = json.loads(body).get("content", "")
