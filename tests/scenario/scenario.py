@@ -45,6 +45,7 @@ class Scenario:
         self.limit = limit
         self.dir = None
         self.nginx = self.search = self.model = self._daemon = None
+        self.daemon_rc = None
 
     def start(self):
         if not os.path.isdir(QA_DIR):
@@ -87,8 +88,13 @@ class Scenario:
         return self.data["questions"][i]
 
     def stop(self):
+        """Stops everything; the daemon by SIGTERM first, its exit status
+        in self.daemon_rc (under ASan a leak makes it non-zero)."""
         if self._daemon is not None:
-            self._daemon.cleanup()
+            try:
+                self.daemon_rc = self._daemon.stop()
+            finally:
+                self._daemon.cleanup()
         for s in (self.model, self.search, self.nginx):
             if s is not None:
                 s.stop()

@@ -590,6 +590,7 @@ def test_daemon_end_to_end():
         assert s.model.requests() == []     # no job ran: no chat request
     finally:
         s.stop()
+    assert s.daemon_rc == 0, "researchd exited with %s on SIGTERM" % s.daemon_rc
 
 
 TESTS = [test_convert_cli, test_convert_matches_raw_set, test_convert_known_question,
