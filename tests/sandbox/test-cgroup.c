@@ -1,8 +1,10 @@
 /* The run's cgroup v2 (sandbox/cgroup.c): memory.max counts the memfds and
  * SysV segments RLIMIT_AS does not see, and the run ends with "limit hit:
  * memory" and its true peak; the run's cgroup is gone afterwards. Needs
- * root and a cgroup v2 hierarchy with the memory and pids controllers:
- * exits 77 (skipped) where there is none. */
+ * root and a cgroup v2 hierarchy with the memory and pids controllers.
+ * Where there is none (cgroup v1 hosts, no root), the same program checks
+ * the other half of the rule instead: with no cgroup to count them, memfds
+ * and SysV segments are refused, and no cgroup is made for the run. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -124,15 +126,44 @@ static void test_memfd_counted(void **state)
 	free(probe);
 }
 
+/* No cgroup can be had: what RLIMIT_AS cannot see is refused. */
+static void test_no_cgroup_refuses(void **state)
+{
+	size_t len;
+	char *probe = harness_read_source("probe.py", &len);
+	const char *argv[] = { "python3", "probe.py", "shm", "256", NULL };
+	struct sandbox_file f = { .path = "probe.py", .data = probe, .len = len };
+	struct sandbox_request req = { 0 };
+	struct sandbox_result *res;
+
+	req.helper = harness_helper();
+	req.argv = argv;
+	req.files = &f;
+	req.n_files = 1;
+	req.limits.memory = 256LL << 20;
+	req.limits.wall_ms = 30000;
+	assert_int_equal(harness_run(&req, &res), 0);
+	if (strstr(res->out, "memfd: EPERM") == NULL || strstr(res->out, "shmget: EPERM") == NULL)
+		fail_msg("memfd or shmget not refused without a cgroup\nstdout:\n%s\nstderr:\n%s",
+		    res->out, res->err);
+	assert_non_null(strstr(res->out, "shmem grew: 0 MiB"));
+	sandbox_result_free(res);
+	free(probe);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_memfd_counted),
 	};
+	const struct CMUnitTest fallback[] = {
+		cmocka_unit_test(test_no_cgroup_refuses),
+	};
 	if (!make_parent()) {
 		fprintf(stderr, "no cgroup v2 with memory and pids that this test can use (root "
-		    "needed): skipped\n");
-		return 77;
+		    "needed): checking the fallback instead\n");
+		unsetenv("RESEARCHD_SANDBOX_CGROUP");
+		return cmocka_run_group_tests_name("sandbox-cgroup-fallback", fallback, NULL, NULL);
 	}
 	setenv("RESEARCHD_SANDBOX_CGROUP", parent, 1);
 	int r = cmocka_run_group_tests_name("sandbox-cgroup", tests, NULL, NULL);
