@@ -176,7 +176,8 @@ static int slot_start(struct research *rs, struct research_slot *s)
 	struct effect_call *call = NULL;
 	int r;
 
-	json_t *hints = json_pack("{s:i}", "priority", q->priority);
+	json_t *hints = json_pack("{s:i, s:I}", "priority", q->priority,
+	    "owner", (json_int_t)job_run_job(rs->run)->owner);
 	struct effect_opts o = { .hints = hints, .flags = EFFECT_RUN_DEFERRED };
 
 	s->done = false;

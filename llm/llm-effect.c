@@ -192,6 +192,9 @@ static int exec_start(struct effect_exec *x, const json_t *request, void *userda
 	 * another for tests of the queue. */
 	if (r == 0)
 		r = get_int_opt(request, "job", effect_exec_job_id(x), INT64_MIN, INT64_MAX, &rq.job_id);
+	/* The job's user, from the hints: fairness across users comes first. */
+	if (r == 0)
+		r = get_int_opt(hints, "owner", -1, -1, INT32_MAX, &rq.owner);
 	if (r < 0)
 		return r;
 	t = json_object_get(request, "temperature");

@@ -55,6 +55,7 @@ struct llm_endpoint {
 
 struct llm_job {
 	int64_t id;
+	int64_t owner;
 	uint64_t last_served;
 	int ep, slot;		/* affinity: where it ran last */
 	struct llm_job_usage u;
@@ -66,7 +67,7 @@ struct llm_req {
 	struct llm_pool *p;
 	struct llm_req *prev, *next;
 	enum req_state state;
-	int64_t job_id;
+	int64_t job_id, owner;
 	int priority;
 	json_t *messages, *schema;
 	char *schema_name;
@@ -684,16 +685,29 @@ static int req_check_fit(struct llm_req *r)
 
 /* ---- the scheduler ---- */
 
-/* The next request to run: the highest priority, then the job served
+/* When a user's jobs were last served: the latest of their jobs'. */
+static uint64_t owner_served(const struct llm_pool *p, int64_t owner)
+{
+	uint64_t last = 0;
+
+	/* Requests without an owner (< 0) share one place in the rotation. */
+	for (size_t i = 0; i < p->njobs; i++)
+		if (p->jobs[i].owner == owner && p->jobs[i].last_served > last)
+			last = p->jobs[i].last_served;
+	return last;
+}
+
+/* The next request to run: the highest priority, then the user served
+ * longest ago (round-robin across users), then that user's job served
  * longest ago (round-robin across jobs), then the oldest. */
 static struct llm_req *pick(struct llm_pool *p, int64_t now, int64_t *wake)
 {
 	struct llm_req *best = NULL, *r;
-	uint64_t best_served = 0;
+	uint64_t best_served = 0, best_user = 0;
 
 	for (r = p->queue; r; r = r->next) {
 		struct llm_job *j;
-		uint64_t served;
+		uint64_t served, user;
 
 		if (r->not_before > now) {
 			if (*wake < 0 || r->not_before < *wake)
@@ -702,11 +716,14 @@ static struct llm_req *pick(struct llm_pool *p, int64_t now, int64_t *wake)
 		}
 		j = pool_job(p, r->job_id, false);
 		served = j ? j->last_served : 0;
+		user = owner_served(p, r->owner);
 		if (best == NULL || r->priority > best->priority ||
-		    (r->priority == best->priority && (served < best_served ||
-		    (served == best_served && r->seq < best->seq)))) {
+		    (r->priority == best->priority && (user < best_user ||
+		    (user == best_user && (served < best_served ||
+		    (served == best_served && r->seq < best->seq)))))) {
 			best = r;
 			best_served = served;
+			best_user = user;
 		}
 	}
 	return best;
@@ -825,6 +842,7 @@ static void pool_schedule(struct llm_pool *p)
 			r->slot = slot;
 			j = pool_job(p, r->job_id, true);
 			if (j) {
+				j->owner = r->owner;
 				j->last_served = ++p->served;
 				j->ep = (int)ep->index;
 				j->slot = slot;
@@ -1068,6 +1086,7 @@ int llm_pool_submit(struct llm_pool *p, const struct llm_request *rq, llm_pool_d
 	r = xcalloc(1, sizeof(*r));
 	r->p = p;
 	r->job_id = rq->job_id;
+	r->owner = rq->owner;
 	r->priority = rq->priority;
 	r->messages = json_deep_copy(rq->messages);
 	r->schema = rq->schema ? json_deep_copy(rq->schema) : NULL;

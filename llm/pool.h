@@ -59,6 +59,7 @@ void llm_pool_probe(struct llm_pool *p);
 
 struct llm_request {
 	int64_t job_id;
+	int64_t owner;			/* the job's user, for fairness across users; < 0 unknown */
 	int priority;			/* higher first */
 	const json_t *messages;		/* [{"role","content"}...] */
 	const json_t *schema;		/* NULL: free text */

@@ -834,6 +834,34 @@ static void test_pool_fairness(void **state)
 	llm_pool_free(p);
 }
 
+/* Users first, then their jobs: user 1000 runs jobs 1 and 2, user 2000
+ * job 3, three requests each, one slot. Worked out by hand: a user served
+ * longest ago goes first, then that user's job served longest ago. */
+static void test_pool_user_fairness(void **state)
+{
+	struct llm_pool_options po = { .slots = 1, .no_discovery = true };
+	struct llm_pool *p = make_pool("ok", &po);
+	struct fair f = { .want = 9 };
+	struct fair_req fr[9];
+	json_t *msgs = user_msgs("x");
+	const int64_t jobs[9] = { 1, 1, 1, 2, 2, 2, 3, 3, 3 };
+	const int64_t want[9] = { 1, 3, 2, 3, 1, 3, 2, 1, 2 };
+
+	for (int i = 0; i < 9; i++) {
+		struct llm_request rq = { .job_id = jobs[i], .owner = jobs[i] == 3 ? 2000 : 1000,
+			.messages = msgs, .max_repairs = -1, .slot_hint = -1, .temperature = -1 };
+
+		fr[i].f = &f;
+		fr[i].job = jobs[i];
+		assert_int_equal(llm_pool_submit(p, &rq, fair_req_done, &fr[i], NULL), 0);
+	}
+	assert_true(test_run_until(&loop, &f.done, 20000));
+	for (int i = 0; i < 9; i++)
+		assert_int_equal(f.order[i], want[i]);
+	json_decref(msgs);
+	llm_pool_free(p);
+}
+
 static void test_pool_cancel(void **state)
 {
 	struct llm_pool_options po = { .slots = 1, .no_discovery = true, .timeout_ms = 30000 };
@@ -1360,6 +1388,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_pool_retries, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_pool_discovery, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_pool_fairness, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_pool_user_fairness, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_pool_affinity, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_pool_cancel, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_breaker, each_setup, each_teardown),
