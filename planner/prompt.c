@@ -173,18 +173,65 @@ static int ranked_cmp(const void *a, const void *b)
 	return x->i < y->i ? -1 : x->i > y->i;
 }
 
+/* Ranked evidence items (passages or findings) with their prompt ids,
+ * packed into a call's evidence budget: what does not fit is left out
+ * whole. */
+struct evidence {
+	size_t n;
+	struct pack_item *items;
+	char **texts;		/* owned */
+	char (*ids)[24];
+	size_t *chosen;
+	struct pack_result pr;
+};
+
+static void evidence_init(struct evidence *ev, size_t n)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->n = n;
+	ev->items = xcalloc(n + 1, sizeof(*ev->items));
+	ev->texts = xcalloc(n + 1, sizeof(*ev->texts));
+	ev->ids = xcalloc(n + 1, sizeof(*ev->ids));
+	ev->chosen = xcalloc(n + 1, sizeof(*ev->chosen));
+}
+
+/* Item i is text (taken) under the id prefix and number given. */
+static void evidence_set(struct evidence *ev, size_t i, char prefix, long number, char *text)
+{
+	ev->texts[i] = text;
+	snprintf(ev->ids[i], sizeof(ev->ids[i]), "%c%ld", prefix, number);
+	ev->items[i].id = ev->ids[i];
+	ev->items[i].text = text;
+	ev->items[i].len = strlen(text);
+}
+
+static void evidence_pack(const struct planner *p, struct evidence *ev, int shrink)
+{
+	memset(&ev->pr, 0, sizeof(ev->pr));
+	if (ev->n > 0 && pack_evidence(ev->items, ev->n, pl_evidence_budget(p, shrink), pack_estimate,
+	    NULL, ev->chosen, &ev->pr) < 0)
+		ev->pr.n_chosen = 0;
+}
+
+static void evidence_free(struct evidence *ev)
+{
+	for (size_t i = 0; i < ev->n; i++)
+		free(ev->texts[i]);
+	free(ev->texts);
+	free(ev->ids);
+	free(ev->items);
+	free(ev->chosen);
+}
+
 json_t *pl_call_read(struct planner *p, int qi, int si, int shrink)
 {
 	struct pl_source *s = &p->s[si];
-	struct ranked *rk = xcalloc(s->npass ? s->npass : 1, sizeof(*rk));
-	struct pack_item *items = xcalloc(s->npass ? s->npass : 1, sizeof(*items));
-	char **texts = xcalloc(s->npass ? s->npass : 1, sizeof(*texts));
-	char (*ids)[24] = xcalloc(s->npass ? s->npass : 1, sizeof(*ids));
-	size_t *chosen = xcalloc(s->npass ? s->npass : 1, sizeof(*chosen));
-	struct pack_result pr;
-	json_t *pass_enum = json_array(), *item, *props;
-	struct buf b;
 	size_t n = s->npass;
+	struct ranked *rk = xcalloc(n + 1, sizeof(*rk));
+	json_t *pass_enum = json_array(), *item, *props;
+	const char *title = s->title && s->title[0] ? s->title : s->url;
+	struct evidence ev;
+	struct buf b;
 
 	for (size_t i = 0; i < n; i++) {
 		rk[i].i = i;
@@ -192,29 +239,23 @@ json_t *pl_call_read(struct planner *p, int qi, int si, int shrink)
 		    s->pass[i][1] - s->pass[i][0]);
 	}
 	qsort(rk, n, sizeof(*rk), ranked_cmp);
+	evidence_init(&ev, n);
 	for (size_t i = 0; i < n; i++) {
 		size_t k = rk[i].i;
 
-		texts[i] = flat(s->text + s->pass[k][0], s->pass[k][1] - s->pass[k][0]);
-		snprintf(ids[i], sizeof(ids[i]), "P%zu", i + 1);
-		items[i].id = ids[i];
-		items[i].text = texts[i];
-		items[i].len = strlen(texts[i]);
+		evidence_set(&ev, i, 'P', (long)i + 1,
+		    flat(s->text + s->pass[k][0], s->pass[k][1] - s->pass[k][0]));
 	}
-	memset(&pr, 0, sizeof(pr));
-	if (n > 0 && pack_evidence(items, n, pl_evidence_budget(p, shrink), pack_estimate, NULL,
-	    chosen, &pr) < 0)
-		pr.n_chosen = 0;
+	evidence_pack(p, &ev, shrink);
 
 	buf_init(&b, PROMPT_MAX);
-	buf_puts(&b, "SOURCE: S");
-	buf_printf(&b, "%d ", si + 1);
-	put_flat(&b, s->title && s->title[0] ? s->title : s->url, strlen(s->title && s->title[0] ? s->title : s->url));
+	buf_printf(&b, "SOURCE: S%d ", si + 1);
+	put_flat(&b, title, strlen(title));
 	buf_putc(&b, '\n');
-	for (size_t c = 0; c < pr.n_chosen; c++) {
-		size_t i = chosen[c];
+	for (size_t c = 0; c < ev.pr.n_chosen; c++) {
+		size_t i = ev.chosen[c];
 
-		buf_printf(&b, "[%s] %s\n", items[i].id, items[i].text);
+		buf_printf(&b, "[%s] %s\n", ev.items[i].id, ev.items[i].text);
 		json_array_append_new(pass_enum, json_integer((json_int_t)i + 1));
 	}
 	if (json_array_size(pass_enum) == 0)
@@ -233,14 +274,8 @@ json_t *pl_call_read(struct planner *p, int qi, int si, int shrink)
 	    "claim", str_schema(400), "quote", str_schema(PL_MAX_QUOTE)),
 	    (const char *const[]){ "passage", "claim", "quote", NULL });
 	props = json_pack("{s:o}", "findings", array_schema(item, 0, 4));
-
-	for (size_t i = 0; i < n; i++)
-		free(texts[i]);
-	free(texts);
-	free(ids);
-	free(items);
+	evidence_free(&ev);
 	free(rk);
-	free(chosen);
 	return call(p, "read", obj_schema(props, (const char *const[]){ "findings", NULL }), &b);
 }
 
@@ -312,13 +347,9 @@ json_t *pl_call_reflect(struct planner *p)
 static void put_findings(struct planner *p, struct buf *b, const char *text, const int *only,
     size_t nonly, int shrink, json_t *ids)
 {
-	size_t n = 0;
 	struct ranked *rk = xcalloc(p->nf + 1, sizeof(*rk));
-	struct pack_item *items = xcalloc(p->nf + 1, sizeof(*items));
-	char **lines = xcalloc(p->nf + 1, sizeof(*lines));
-	char (*idv)[24] = xcalloc(p->nf + 1, sizeof(*idv));
-	size_t *chosen = xcalloc(p->nf + 1, sizeof(*chosen));
-	struct pack_result pr;
+	struct evidence ev;
+	size_t n = 0;
 
 	for (size_t k = 0; k < p->nf; k++) {
 		bool in = only == NULL;
@@ -332,6 +363,7 @@ static void put_findings(struct planner *p, struct buf *b, const char *text, con
 		n++;
 	}
 	qsort(rk, n, sizeof(*rk), ranked_cmp);
+	evidence_init(&ev, n);
 	for (size_t i = 0; i < n; i++) {
 		struct pl_finding *f = &p->f[rk[i].i];
 		struct buf l;
@@ -341,29 +373,17 @@ static void put_findings(struct planner *p, struct buf *b, const char *text, con
 		buf_puts(&l, " | \"");
 		put_flat(&l, f->quote, strlen(f->quote));
 		buf_putc(&l, '"');
-		lines[i] = l.data ? buf_steal(&l) : xstrdup("");
-		snprintf(idv[i], sizeof(idv[i]), "F%d", f->id);
-		items[i].id = idv[i];
-		items[i].text = lines[i];
-		items[i].len = strlen(lines[i]);
+		evidence_set(&ev, i, 'F', f->id, l.data ? buf_steal(&l) : xstrdup(""));
 	}
-	memset(&pr, 0, sizeof(pr));
-	if (n > 0 && pack_evidence(items, n, pl_evidence_budget(p, shrink), pack_estimate, NULL,
-	    chosen, &pr) < 0)
-		pr.n_chosen = 0;
-	for (size_t c = 0; c < pr.n_chosen; c++) {
-		size_t i = chosen[c];
+	evidence_pack(p, &ev, shrink);
+	for (size_t c = 0; c < ev.pr.n_chosen; c++) {
+		size_t i = ev.chosen[c];
 
-		buf_printf(b, "[%s] %s\n", items[i].id, items[i].text);
+		buf_printf(b, "[%s] %s\n", ev.items[i].id, ev.items[i].text);
 		json_array_append_new(ids, json_integer(p->f[rk[i].i].id));
 	}
-	for (size_t i = 0; i < n; i++)
-		free(lines[i]);
-	free(lines);
-	free(idv);
-	free(items);
+	evidence_free(&ev);
 	free(rk);
-	free(chosen);
 }
 
 static json_t *cites_schema(json_t *ids, int min)

@@ -82,14 +82,16 @@ static int count_runs(void)
 	return n;
 }
 
-static void test_memfd_counted(void **state)
+/* probe.py's shm mode (memfds and SysV segments past the limit) under a
+ * 256 MiB memory limit. */
+static struct sandbox_result *run_shm(void)
 {
 	size_t len;
 	char *probe = harness_read_source("probe.py", &len);
 	const char *argv[] = { "python3", "probe.py", "shm", "256", NULL };
 	struct sandbox_file f = { .path = "probe.py", .data = probe, .len = len };
 	struct sandbox_request req = { 0 };
-	struct sandbox_result *res;
+	struct sandbox_result *res = NULL;
 
 	req.helper = harness_helper();
 	req.argv = argv;
@@ -97,8 +99,16 @@ static void test_memfd_counted(void **state)
 	req.n_files = 1;
 	req.limits.memory = 256LL << 20;
 	req.limits.wall_ms = 30000;
-	int r = harness_run(&req, &res);
-	assert_int_equal(r, 0);
+	assert_int_equal(harness_run(&req, &res), 0);
+	free(probe);
+	return res;
+}
+
+static void test_memfd_counted(void **state)
+{
+	struct sandbox_result *res = run_shm();
+	int r;
+
 	if (res->limit != SANDBOX_LIMIT_MEMORY)
 		fail_msg("limit %d, status %d exit %d\nstdout:\n%s\nstderr:\n%s", res->limit,
 		    res->status, res->exit_code, res->out, res->err);
@@ -123,32 +133,18 @@ static void test_memfd_counted(void **state)
 	assert_int_equal(res->limit, SANDBOX_LIMIT_NONE);
 	sandbox_result_free(res);
 	assert_int_equal(count_runs(), 0);
-	free(probe);
 }
 
 /* No cgroup can be had: what RLIMIT_AS cannot see is refused. */
 static void test_no_cgroup_refuses(void **state)
 {
-	size_t len;
-	char *probe = harness_read_source("probe.py", &len);
-	const char *argv[] = { "python3", "probe.py", "shm", "256", NULL };
-	struct sandbox_file f = { .path = "probe.py", .data = probe, .len = len };
-	struct sandbox_request req = { 0 };
-	struct sandbox_result *res;
+	struct sandbox_result *res = run_shm();
 
-	req.helper = harness_helper();
-	req.argv = argv;
-	req.files = &f;
-	req.n_files = 1;
-	req.limits.memory = 256LL << 20;
-	req.limits.wall_ms = 30000;
-	assert_int_equal(harness_run(&req, &res), 0);
 	if (strstr(res->out, "memfd: EPERM") == NULL || strstr(res->out, "shmget: EPERM") == NULL)
 		fail_msg("memfd or shmget not refused without a cgroup\nstdout:\n%s\nstderr:\n%s",
 		    res->out, res->err);
 	assert_non_null(strstr(res->out, "shmem grew: 0 MiB"));
 	sandbox_result_free(res);
-	free(probe);
 }
 
 int main(void)
