@@ -204,6 +204,7 @@ enum {
 	STORE_INDEX_PER_DOC = 1 << 0,	/* only the best passage of each document */
 	STORE_INDEX_SNIPPET = 1 << 1,	/* fill hit->snippet */
 	STORE_INDEX_ALL_TERMS = 1 << 2,	/* keep English stopwords in the query */
+	STORE_INDEX_NO_FEEDBACK = 1 << 3,	/* the query's own terms only */
 };
 
 /* The safe FTS5 expression for a user's query: each distinct run of
@@ -228,7 +229,11 @@ struct store_index_hit {
 typedef int (*store_index_fn)(const struct store_index_hit *h, void *userdata);
 /* The best limit passages for a user query (any text; it is made safe
  * with store_index_match) among the web sources and the shared local
- * documents; a query without terms finds nothing. */
+ * documents; a query without terms finds nothing. Unless flags has
+ * STORE_INDEX_NO_FEEDBACK, the query is expanded by pseudo-relevance
+ * feedback: the rarer frequent terms of its five best passages join it,
+ * weighted below its own (bench/rank: +0.03 nDCG@10, +0.04 MAP on
+ * Cranfield's held-out queries). */
 int store_index_query(struct store *s, const char *query, unsigned flags, size_t limit,
     store_index_fn fn, void *userdata);
 /* The same, and owner's own local documents too. */

@@ -243,6 +243,39 @@ static void test_long_query(void **state)
 	hits_free(&r);
 }
 
+/* Pseudo-relevance feedback: five passages on glaciers that all speak of
+ * moraines bring in a sixth that says moraine but never glacier; without
+ * feedback it is not found. Fewer than five hits expand nothing. */
+static void test_feedback(void **state)
+{
+	struct fixture *f = *state;
+	struct hits r = { 0 };
+	char key[64], text[160];
+	bool found = false;
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(key, sizeof(key), "https://g%d.example/", i);
+		snprintf(text, sizeof(text), "Glacier number %d left a terminal moraine of boulders"
+		    " when the glacier retreated.", i);
+		add(f->s, key, "Ice", text);
+	}
+	add(f->s, "https://m.example/", "Landforms", "A moraine is a ridge of till and boulders.");
+	add(f->s, "https://x.example/", "Cooking", "Bread, flour, water and salt.");
+	assert_int_equal(index_query(f->s, "glacier", 10, STORE_INDEX_NO_FEEDBACK, collect, &r), 0);
+	assert_int_equal(r.n, 5);
+	hits_free(&r);
+	assert_int_equal(query(f->s, "glacier", 0, &r), 0);
+	for (size_t i = 0; i < r.n; i++) {
+		found = found || strcmp(r.key[i], "https://m.example/") == 0;
+		assert_string_not_equal(r.key[i], "https://x.example/");
+	}
+	assert_true(found);
+	/* the query's own term still ranks first */
+	assert_int_equal(strncmp(r.key[0], "https://g", 9), 0);
+	assert_string_equal(r.key[r.n - 1], "https://m.example/");
+	hits_free(&r);
+}
+
 static void test_reindex(void **state)
 {
 	struct fixture *f = *state;
@@ -490,6 +523,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_title_weighting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_queries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_query, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reindex, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offsets_snippets_per_doc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_dir, setup, teardown),
