@@ -16,6 +16,7 @@
 #include "http.h"
 #include "json.h"
 #include "search.h"
+#include "store.h"
 #include "secret.h"
 #include "str.h"
 #include "url.h"
@@ -1089,6 +1090,7 @@ int search_start(struct search *s, const struct search_query *q, const char *con
 	c->q.q = c->text;
 	c->q.lang = c->lang;
 	c->q.time_range = c->time_range;
+	c->q.owner = q->owner;
 	c->q.max_results = q->max_results ? q->max_results : s->max_results;
 	if (c->q.max_results > SEARCH_MAX_RESULTS)
 		c->q.max_results = SEARCH_MAX_RESULTS;
@@ -1168,6 +1170,27 @@ static void search_effect_done(struct search_call *c, const struct search_respon
 	effect_exec_done(x, 0, result, json_pack("{s:i}", "searches", 1));
 }
 
+/* The owner a web.search request names must be its job's. */
+static int search_effect_owner_check(struct search *s, struct effect_exec *x, int64_t owner)
+{
+	struct store *st = search_store(s);
+	struct store_job *j = NULL;
+	int r;
+
+	if (owner < 0 || owner >= (int64_t)(uid_t)-1)
+		return -EINVAL;
+	if (owner == 0)
+		return 0;	/* the shared documents are everyone's */
+	if (st == NULL)
+		return 0;	/* no local index: nothing to see */
+	r = store_job_get(st, effect_exec_job_id(x), &j);
+	if (r < 0)
+		return r;
+	r = (int64_t)j->owner == owner ? 0 : -EPERM;
+	store_job_free(j);
+	return r;
+}
+
 static int search_effect_start(struct effect_exec *x, const json_t *request, void *userdata)
 {
 	struct search *s = userdata;
@@ -1197,6 +1220,16 @@ static int search_effect_start(struct effect_exec *x, const json_t *request, voi
 		return r;
 	r = json_get_string(request, "time_range", &q.time_range);
 	if (r < 0 && r != -ENOENT)
+		return r;
+	/* Whose local documents: the job's owner, named in the request so that
+	 * jobs of two users never share one search in flight; checked. */
+	r = json_get_int(request, "owner", &max);
+	if (r == 0) {
+		r = search_effect_owner_check(s, x, max);
+		if (r < 0)
+			return r;
+		q.owner = (uid_t)max;
+	} else if (r != -ENOENT)
 		return r;
 	list = json_object_get(request, "backends");
 	if (list && !json_is_null(list)) {
