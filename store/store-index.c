@@ -595,6 +595,10 @@ static int index_fb_cmp_term(const void *pa, const void *pb)
 #define INDEX_FB_TERMS		15
 #define INDEX_FB_ORIG		2
 #define INDEX_FB_CANDIDATES	64
+/* Document frequencies are counted up to this: the cost of a lookup stays
+ * bounded in a large index, and terms commoner than that are all alike
+ * poor expansions. */
+#define INDEX_FB_DF_CAP		2000
 
 /* Pseudo-relevance feedback (a relevance model, RM3-like): the terms of
  * the best passages for match, weighted by the passage's share of the
@@ -689,6 +693,8 @@ static int index_feedback(struct store *s, enum store_stmt_id id, const char *ma
 		snprintf(q, sizeof(q), "\"%s\"", t[j].term);
 		st = store_stmt(s, STMT_INDEX_DF);
 		r = st ? store_bind_text(st, ":match", q) : -EIO;
+		if (r == 0)
+			r = store_bind_int(st, ":cap", INDEX_FB_DF_CAP);
 		if (r < 0)
 			goto out;
 		rc = sqlite3_step(st);

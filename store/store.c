@@ -287,7 +287,9 @@ static const char *const store_sql[_STMT_MAX] = {
 	    " JOIN jdoc ON jdoc.doc_id = p.doc_id JOIN index_docs d ON d.id = p.doc_id"
 	    " WHERE passages_fts MATCH :match AND passages_fts.rank MATCH " INDEX_RANK
 	    " ORDER BY passages_fts.rank, jdoc.th, p.byte_start LIMIT :limit",
-	[STMT_INDEX_DF] = "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH :match",
+	[STMT_INDEX_DF] =
+	    "SELECT count(*) FROM (SELECT 1 FROM passages_fts WHERE passages_fts MATCH :match"
+	    " LIMIT :cap)",
 	[STMT_INDEX_LOCAL_GET] =
 	    "SELECT id, title, bytes FROM index_docs WHERE kind = 'local' AND key = :key"
 	    " AND owner IN (0, :owner) ORDER BY owner = :owner DESC LIMIT 1",
