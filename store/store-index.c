@@ -74,7 +74,7 @@ struct index_term {
 	size_t start, len;	/* of its first occurrence */
 	size_t tf;		/* occurrences in the query */
 	bool stop;
-	unsigned score;
+	double score;
 };
 
 static int index_term_cmp_text(const void *pa, const void *pb, void *arg)
@@ -119,7 +119,7 @@ static int index_term_cmp_score(const void *pa, const void *pb)
 /* Without collection statistics a term's length, digits and capitals
  * stand for its rarity (long words, numbers and names are rarer than
  * short common words), and its repetition for its weight in the text. */
-static unsigned index_term_score(const char *q, const struct index_term *t)
+static double index_term_score(const char *q, const struct index_term *t)
 {
 	unsigned score = (unsigned)(t->len < 12 ? t->len : 12) * 4;
 	bool digit = false, upper = false;
@@ -133,7 +133,64 @@ static unsigned index_term_score(const char *q, const struct index_term *t)
 	score += digit ? 12 : 0;
 	score += upper ? 6 : 0;
 	score += (unsigned)(t->tf < 4 ? t->tf - 1 : 3) * 8;
-	return score;
+	return (double)score;
+}
+
+/* Document frequencies are counted up to this: the cost of a lookup stays
+ * bounded in a large index, and terms commoner than that are all alike
+ * poor choices, for a long query as for feedback. */
+#define INDEX_DF_CAP	2000
+
+/* The terms of a long query looked up in the index, the best by the
+ * heuristic: all of a 10 KiB query. A term no passage holds costs
+ * next to nothing to look up. */
+#define INDEX_MAX_LOOKUPS	4096
+
+/* Passages that hold term (an FTS5 string), counted up to cap. */
+static int index_df(struct store *s, const char *term, int64_t cap, int64_t *ret)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_INDEX_DF);
+	int rc, r;
+
+	r = st ? store_bind_text(st, ":match", term) : -EIO;
+	if (r == 0)
+		r = store_bind_int(st, ":cap", cap);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : store_errno(rc);
+}
+
+/* BM25's idf. */
+static double index_idf(int64_t n, int64_t df)
+{
+	return log(((double)n - (double)df + 0.5) / ((double)df + 0.5) + 1.0);
+}
+
+/* Rescore the candidates by the index itself: a term no passage holds
+ * cannot match and goes first; the others weigh their idf, more for
+ * repetition in the query. */
+static int index_terms_rescore(struct store *s, const char *q, struct index_term *t, size_t n)
+{
+	int64_t docs = 0, passages = 0;
+	char term[STORE_INDEX_MAX_TERM_BYTES + 3];
+	int r = store_index_count(s, &docs, &passages);
+
+	for (size_t k = 0; k < n && r == 0; k++) {
+		int64_t df = 0;
+
+		if (t[k].len > STORE_INDEX_MAX_TERM_BYTES)
+			continue;	/* keeps its heuristic score */
+		snprintf(term, sizeof(term), "\"%.*s\"", (int)t[k].len, q + t[k].start);
+		r = index_df(s, term, INDEX_DF_CAP, &df);
+		if (r == 0)
+			t[k].score = df == 0 ? -1.0 :
+			    index_idf(passages, df) * (1.0 + log((double)t[k].tf));
+	}
+	return r;
 }
 
 /* Every run of letters and digits is a term; repeats (ignoring ASCII case)
@@ -185,7 +242,7 @@ static int index_terms(const char *q, size_t len, struct index_term **ret, size_
  * terms here) or finds empty is harmless: a phrase, or nothing. A query of
  * more than STORE_INDEX_MAX_TERMS distinct terms (a claim, a paragraph)
  * keeps the most informative of them, in query order. */
-int store_index_match(const char *query, unsigned flags, char **ret)
+static int index_match_build(struct store *s, const char *query, unsigned flags, char **ret)
 {
 	struct index_term *t = NULL;
 	size_t len, n = 0, content = 0, keep = 0;
@@ -219,6 +276,18 @@ int store_index_match(const char *query, unsigned flags, char **ret)
 	}
 	if (keep > STORE_INDEX_MAX_TERMS) {
 		qsort(t, keep, sizeof(*t), index_term_cmp_score);
+		/* With the index at hand, the best candidates by the heuristic
+		 * are rescored by their rarity in it. */
+		if (s) {
+			size_t cand = keep < INDEX_MAX_LOOKUPS ? keep : INDEX_MAX_LOOKUPS;
+
+			r = index_terms_rescore(s, query, t, cand);
+			if (r < 0) {
+				free(t);
+				return r;
+			}
+			qsort(t, cand, sizeof(*t), index_term_cmp_score);
+		}
 		keep = STORE_INDEX_MAX_TERMS;
 		qsort(t, keep, sizeof(*t), index_term_cmp_pos);
 	}
@@ -241,6 +310,11 @@ int store_index_match(const char *query, unsigned flags, char **ret)
 	}
 	*ret = buf_steal(&b);
 	return 0;
+}
+
+int store_index_match(const char *query, unsigned flags, char **ret)
+{
+	return index_match_build(NULL, query, flags, ret);
 }
 
 /* Removes the document's rows from passages_fts (with the values they
@@ -595,10 +669,6 @@ static int index_fb_cmp_term(const void *pa, const void *pb)
 #define INDEX_FB_TERMS		15
 #define INDEX_FB_ORIG		2
 #define INDEX_FB_CANDIDATES	64
-/* Document frequencies are counted up to this: the cost of a lookup stays
- * bounded in a large index, and terms commoner than that are all alike
- * poor expansions. */
-#define INDEX_FB_DF_CAP		2000
 
 /* Pseudo-relevance feedback (a relevance model, RM3-like): the terms of
  * the best passages for match, weighted by the passage's share of the
@@ -691,21 +761,10 @@ static int index_feedback(struct store *s, enum store_stmt_id id, const char *ma
 		int64_t df = 0;
 
 		snprintf(q, sizeof(q), "\"%s\"", t[j].term);
-		st = store_stmt(s, STMT_INDEX_DF);
-		r = st ? store_bind_text(st, ":match", q) : -EIO;
-		if (r == 0)
-			r = store_bind_int(st, ":cap", INDEX_FB_DF_CAP);
+		r = index_df(s, q, INDEX_DF_CAP, &df);
 		if (r < 0)
 			goto out;
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW)
-			df = sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
-		if (rc != SQLITE_ROW) {
-			r = store_errno(rc);
-			goto out;
-		}
-		t[j].w *= log(((double)n_pass - (double)df + 0.5) / ((double)df + 0.5) + 1.0);
+		t[j].w *= index_idf(n_pass, df);
 	}
 	qsort(t, n < INDEX_FB_CANDIDATES ? n : INDEX_FB_CANDIDATES, sizeof(*t), index_fb_cmp);
 	buf_init(&b, 4 * STORE_INDEX_MAX_QUERY);
@@ -756,7 +815,7 @@ static int index_query_run(struct store *s, int64_t owner, int64_t job_id, const
 		return 0;
 	if (limit > STORE_INDEX_MAX_LIMIT)
 		return -E2BIG;
-	r = store_index_match(query, flags, &match);
+	r = index_match_build(s, query, flags, &match);
 	if (r == -ENODATA)
 		return 0;	/* nothing to look for finds nothing */
 	if (r < 0)

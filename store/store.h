@@ -158,6 +158,7 @@ bool store_snapshot_exists(struct store *s, const uint8_t hash[HASH_BYTES]);
 #define STORE_INDEX_MAX_PASSAGES	100000
 #define STORE_INDEX_MAX_QUERY	(64 * 1024)	/* bytes of a query */
 #define STORE_INDEX_MAX_TERMS	128	/* distinct terms kept of a query */
+#define STORE_INDEX_MAX_TERM_BYTES	64	/* longer terms are never looked up */
 #define STORE_INDEX_MAX_LIMIT	10000	/* results of one query */
 #define STORE_INDEX_MAX_SCAN	200000	/* passages looked at per query */
 
@@ -228,7 +229,9 @@ struct store_index_hit {
  * return from fn stops and is returned, a positive one stops with 0. */
 typedef int (*store_index_fn)(const struct store_index_hit *h, void *userdata);
 /* The best limit passages for a user query (any text; it is made safe
- * with store_index_match) among the web sources and the shared local
+ * with store_index_match, except that the terms kept of a long query are
+ * those of its first 4,096 candidates with the highest idf in the index,
+ * and none that no passage holds) among the web sources and the shared local
  * documents; a query without terms finds nothing. Unless flags has
  * STORE_INDEX_NO_FEEDBACK, the query is expanded by pseudo-relevance
  * feedback: the rarer frequent terms of its five best passages join it,

@@ -243,6 +243,44 @@ static void test_long_query(void **state)
 	hits_free(&r);
 }
 
+/* With the index at hand, a long query keeps the terms that can match,
+ * rarest first: a short lowercase word the heuristic alone would drop
+ * among hundreds of longer ones that no passage holds. */
+static void test_long_query_by_idf(void **state)
+{
+	struct fixture *f = *state;
+	struct hits r = { 0 };
+	unsigned seed = 777;
+	struct buf q;
+	char *m = NULL;
+
+	add(f->s, "https://yak.example/", "Wool", "The yak gives wool and milk on the plateau.");
+	add(f->s, "https://tea.example/", "Tea", "Butter tea is drunk on the plateau.");
+	buf_init(&q, 16 * 1024);
+	buf_puts(&q, "yak ");
+	while (q.len < 10 * 1024) {
+		char w[12];
+		int l = 7 + (int)((seed >> 16) % 4);	/* longer than "yak", in no passage */
+
+		for (int k = 0; k < l; k++) {
+			seed = seed * 1103515245u + 12345u;
+			w[k] = (char)('a' + (seed >> 16) % 26);
+		}
+		w[l] = '\0';
+		buf_puts(&q, w);
+		buf_putc(&q, ' ');
+	}
+	/* the query alone: "yak" is among the least informative */
+	assert_int_equal(store_index_match(q.data, 0, &m), 0);
+	assert_null(strstr(m, "\"yak\""));
+	free(m);
+	assert_int_equal(index_query(f->s, q.data, 10, STORE_INDEX_NO_FEEDBACK, collect, &r), 0);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.key[0], "https://yak.example/");
+	buf_free(&q);
+	hits_free(&r);
+}
+
 /* Pseudo-relevance feedback: five passages on glaciers that all speak of
  * moraines bring in a sixth that says moraine but never glacier; without
  * feedback it is not found. Fewer than five hits expand nothing. */
@@ -523,6 +561,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_title_weighting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_queries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_query, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_query_by_idf, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reindex, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offsets_snippets_per_doc, setup, teardown),
