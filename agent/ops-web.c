@@ -347,8 +347,10 @@ void op_sources(struct client *c, struct protocol_request *req)
 }
 
 /* One of the user's documents for the local index, read and extracted by
- * the CLI with the user's own permissions (`research index DIR`). The
- * local index is shared by everyone who may use this daemon's socket. */
+ * the CLI with the user's own permissions (`research index DIR`). It is
+ * the user's own: keys are per uid, so nobody replaces another's document,
+ * and only the user's jobs and searches see it; root's documents are
+ * shared with everyone. */
 void op_index_add(struct client *c, struct protocol_request *req)
 {
 	struct daemon *d = client_daemon(c);
@@ -364,8 +366,8 @@ void op_index_add(struct client *c, struct protocol_request *req)
 		client_send_error(c, req->id, PROTO_E_BAD_REQUEST, "key must be a file:// URL");
 		return;
 	}
-	r = index_add(d->store, key, "local", title, json_string_value(text), json_string_length(text),
-	    time_now_ms(), &passages, &unchanged);
+	r = index_add_owned(d->store, client_uid(c), key, "local", title, json_string_value(text),
+	    json_string_length(text), time_now_ms(), &passages, &unchanged);
 	if (r == -EINVAL || r == -E2BIG) {
 		client_send_error(c, req->id, PROTO_E_BAD_REQUEST, "the document cannot be indexed: %s",
 		    strerror(-r));
@@ -434,6 +436,7 @@ void op_search(struct client *c, struct protocol_request *req)
 	json_get_string(req->root, "q", &q.q);
 	json_get_string(req->root, "lang", &q.lang);
 	json_get_string(req->root, "time_range", &q.time_range);
+	q.owner = client_uid(c);
 	if (json_get_int(req->root, "max_results", &max) == 0)
 		q.max_results = (unsigned)max;
 	o = xcalloc(1, sizeof(*o));

@@ -197,6 +197,7 @@ int store_snapshot_decode(const uint8_t hash[HASH_BYTES], const struct store_blo
 #define STORE_INDEX_MAX_PASSAGES	100000
 #define STORE_INDEX_MAX_QUERY	(64 * 1024)	/* bytes of a query */
 #define STORE_INDEX_MAX_TERMS	128	/* distinct terms kept of a query */
+#define STORE_INDEX_MAX_TERM_BYTES	64	/* longer terms are never looked up */
 #define STORE_INDEX_MAX_LIMIT	10000	/* results of one query */
 #define STORE_INDEX_MAX_SCAN	200000	/* passages looked at per query */
 
@@ -243,6 +244,7 @@ enum {
 	STORE_INDEX_PER_DOC = 1 << 0,	/* only the best passage of each document */
 	STORE_INDEX_SNIPPET = 1 << 1,	/* fill hit->snippet */
 	STORE_INDEX_ALL_TERMS = 1 << 2,	/* keep English stopwords in the query */
+	STORE_INDEX_NO_FEEDBACK = 1 << 3,	/* the query's own terms only */
 };
 
 /* The safe FTS5 expression for a user's query: each distinct run of
@@ -266,8 +268,14 @@ struct store_index_hit {
  * return from fn stops and is returned, a positive one stops with 0. */
 typedef int (*store_index_fn)(const struct store_index_hit *h, void *userdata);
 /* The best limit passages for a user query (any text; it is made safe
- * with store_index_match) among the web sources and the shared local
- * documents; a query without terms finds nothing. */
+ * with store_index_match, except that the terms kept of a long query are
+ * those of its first 4,096 candidates with the highest idf in the index,
+ * and none that no passage holds) among the web sources and the shared local
+ * documents; a query without terms finds nothing. Unless flags has
+ * STORE_INDEX_NO_FEEDBACK, the query is expanded by pseudo-relevance
+ * feedback: the rarer frequent terms of its five best passages join it,
+ * weighted below its own (bench/rank: +0.03 nDCG@10, +0.04 MAP on
+ * Cranfield's held-out queries). */
 int store_index_query(struct store *s, const char *query, unsigned flags, size_t limit,
     store_index_fn fn, void *userdata);
 /* The same, and owner's own local documents too. */

@@ -5,6 +5,7 @@
 #include "effect.h"
 #include "json.h"
 #include "search.h"
+#include "store.h"
 
 static void search_effect_done(struct search_call *c, const struct search_response *r, void *ud)
 {
@@ -19,6 +20,27 @@ static void search_effect_done(struct search_call *c, const struct search_respon
 	}
 	result = search_response_json(r);
 	effect_exec_done(x, 0, result, json_pack("{s:i}", "searches", 1));
+}
+
+/* The owner a web.search request names must be its job's. */
+static int search_effect_owner_check(struct search *s, struct effect_exec *x, int64_t owner)
+{
+	struct store *st = search_store(s);
+	struct store_job *j = NULL;
+	int r;
+
+	if (owner < 0 || owner >= (int64_t)(uid_t)-1)
+		return -EINVAL;
+	if (owner == 0)
+		return 0;	/* the shared documents are everyone's */
+	if (st == NULL)
+		return 0;	/* no local index: nothing to see */
+	r = store_job_get(st, effect_exec_job_id(x), &j);
+	if (r < 0)
+		return r;
+	r = (int64_t)j->owner == owner ? 0 : -EPERM;
+	store_job_free(j);
+	return r;
 }
 
 static int search_effect_start(struct effect_exec *x, const json_t *request, void *userdata)
@@ -50,6 +72,16 @@ static int search_effect_start(struct effect_exec *x, const json_t *request, voi
 		return r;
 	r = json_get_string(request, "time_range", &q.time_range);
 	if (r < 0 && r != -ENOENT)
+		return r;
+	/* Whose local documents: the job's owner, named in the request so that
+	 * jobs of two users never share one search in flight; checked. */
+	r = json_get_int(request, "owner", &max);
+	if (r == 0) {
+		r = search_effect_owner_check(s, x, max);
+		if (r < 0)
+			return r;
+		q.owner = (uid_t)max;
+	} else if (r != -ENOENT)
 		return r;
 	list = json_object_get(request, "backends");
 	if (list && !json_is_null(list)) {

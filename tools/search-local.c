@@ -1,6 +1,7 @@
 /* The local backend: the store's FTS5 index (tools/index: cached sources
- * keyed by canonical URL, and the user's documents keyed by file:// URL),
- * queried in-process; the best passage of each document is its snippet. */
+ * keyed by canonical URL, and the users' documents keyed by file:// URL,
+ * of which a query sees its owner's and the shared ones), queried
+ * in-process; the best passage of each document is its snippet. */
 #include <errno.h>
 #include <string.h>
 
@@ -27,8 +28,8 @@ static int local_query(const struct search *s, const struct search_query *q,
 
 	if (st == NULL)
 		return -ENODEV;
-	return index_query(st, q->q, a->max_results ? a->max_results : 10,
-	    STORE_INDEX_PER_DOC | STORE_INDEX_SNIPPET, local_hit, out);
+	return store_index_query_owner(st, q->owner, q->q, STORE_INDEX_PER_DOC | STORE_INDEX_SNIPPET,
+	    a->max_results ? a->max_results : 10, local_hit, out);
 }
 
 const struct search_backend search_backend_local = {

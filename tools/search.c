@@ -17,6 +17,7 @@
 #include "http.h"
 #include "json.h"
 #include "search.h"
+#include "store.h"
 #include "secret.h"
 #include "str.h"
 #include "url.h"
@@ -537,6 +538,7 @@ int search_start(struct search *s, const struct search_query *q, const char *con
 	c->q.q = c->text;
 	c->q.lang = c->lang;
 	c->q.time_range = c->time_range;
+	c->q.owner = q->owner;
 	c->q.max_results = q->max_results ? q->max_results : s->max_results;
 	if (c->q.max_results > SEARCH_MAX_RESULTS)
 		c->q.max_results = SEARCH_MAX_RESULTS;

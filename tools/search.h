@@ -28,6 +28,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -60,6 +61,9 @@ struct search_query {
 	unsigned max_results;		/* 0: the configured default */
 	const char *lang;		/* "en", "de", "pt-br"...; NULL: the default */
 	const char *time_range;		/* "day", "week", "month", "year" or NULL */
+	uid_t owner;			/* the local backend searches this uid's own
+					 * documents and the shared ones (root's);
+					 * 0: the shared ones only */
 };
 
 /* One hit of one backend; rank is its index + 1 in the list. */

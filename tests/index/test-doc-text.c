@@ -304,6 +304,7 @@ static void test_same_twice_and_job_scope(void **state)
 	th2 = json_string_value(json_object_get(o2.result, "text_hash"));
 	assert_non_null(th1);
 	assert_string_equal(th1, th2);
+	json_decref(o2.result);
 	assert_int_equal(run(f, f->job[1], "doc.text",
 	    snapshot_req(hex2, "text/plain", "https://c.example/tunnel"), &o2), 0);
 

@@ -245,6 +245,77 @@ static void test_long_query(void **state)
 	hits_free(&r);
 }
 
+/* With the index at hand, a long query keeps the terms that can match,
+ * rarest first: a short lowercase word the heuristic alone would drop
+ * among hundreds of longer ones that no passage holds. */
+static void test_long_query_by_idf(void **state)
+{
+	struct fixture *f = *state;
+	struct hits r = { 0 };
+	unsigned seed = 777;
+	struct buf q;
+	char *m = NULL;
+
+	add(f->s, "https://yak.example/", "Wool", "The yak gives wool and milk on the plateau.");
+	add(f->s, "https://tea.example/", "Tea", "Butter tea is drunk on the plateau.");
+	buf_init(&q, 16 * 1024);
+	buf_puts(&q, "yak ");
+	while (q.len < 10 * 1024) {
+		char w[12];
+		int l = 7 + (int)((seed >> 16) % 4);	/* longer than "yak", in no passage */
+
+		for (int k = 0; k < l; k++) {
+			seed = seed * 1103515245u + 12345u;
+			w[k] = (char)('a' + (seed >> 16) % 26);
+		}
+		w[l] = '\0';
+		buf_puts(&q, w);
+		buf_putc(&q, ' ');
+	}
+	/* the query alone: "yak" is among the least informative */
+	assert_int_equal(store_index_match(q.data, 0, &m), 0);
+	assert_null(strstr(m, "\"yak\""));
+	free(m);
+	assert_int_equal(index_query(f->s, q.data, 10, STORE_INDEX_NO_FEEDBACK, collect, &r), 0);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.key[0], "https://yak.example/");
+	buf_free(&q);
+	hits_free(&r);
+}
+
+/* Pseudo-relevance feedback: five passages on glaciers that all speak of
+ * moraines bring in a sixth that says moraine but never glacier; without
+ * feedback it is not found. Fewer than five hits expand nothing. */
+static void test_feedback(void **state)
+{
+	struct fixture *f = *state;
+	struct hits r = { 0 };
+	char key[64], text[160];
+	bool found = false;
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(key, sizeof(key), "https://g%d.example/", i);
+		snprintf(text, sizeof(text), "Glacier number %d left a terminal moraine of boulders"
+		    " when the glacier retreated.", i);
+		add(f->s, key, "Ice", text);
+	}
+	add(f->s, "https://m.example/", "Landforms", "A moraine is a ridge of till and boulders.");
+	add(f->s, "https://x.example/", "Cooking", "Bread, flour, water and salt.");
+	assert_int_equal(index_query(f->s, "glacier", 10, STORE_INDEX_NO_FEEDBACK, collect, &r), 0);
+	assert_int_equal(r.n, 5);
+	hits_free(&r);
+	assert_int_equal(query(f->s, "glacier", 0, &r), 0);
+	for (size_t i = 0; i < r.n; i++) {
+		found = found || strcmp(r.key[i], "https://m.example/") == 0;
+		assert_string_not_equal(r.key[i], "https://x.example/");
+	}
+	assert_true(found);
+	/* the query's own term still ranks first */
+	assert_int_equal(strncmp(r.key[0], "https://g", 9), 0);
+	assert_string_equal(r.key[r.n - 1], "https://m.example/");
+	hits_free(&r);
+}
+
 static void test_reindex(void **state)
 {
 	struct fixture *f = *state;
@@ -503,6 +574,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_title_weighting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_queries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_query, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_query_by_idf, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reindex, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offsets_snippets_per_doc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_dir, setup, teardown),
