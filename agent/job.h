@@ -48,6 +48,8 @@ void jobs_shutdown(struct jobs *j);
  * reload). */
 void jobs_schedule(struct jobs *j);
 unsigned jobs_running(const struct jobs *j);
+/* Jobs in each state, kept in memory (no query). */
+void jobs_counts(const struct jobs *j, int64_t ret[_JOB_STATE_MAX]);
 
 /* Validate options against the kind and the [budget] defaults; on success
  * *ret gets the effective options (new reference). */

@@ -442,10 +442,7 @@ static void op_stats(struct client *c, struct protocol_request *req)
 	int64_t counts[_JOB_STATE_MAX];
 	json_t *m, *stats, *jobs;
 
-	if (store_job_count(d->store, counts) < 0) {
-		client_send_error(c, req->id, PROTO_E_INTERNAL, "counting jobs failed");
-		return;
-	}
+	jobs_counts(d->jobs, counts);
 	jobs = json_object();
 	for (int i = 0; i < _JOB_STATE_MAX; i++)
 		json_object_set_new(jobs, job_state_to_string((enum job_state)i), json_integer(counts[i]));
