@@ -394,6 +394,7 @@ static void op_watch(struct client *c, struct protocol_request *req)
 		}
 	}
 	client_set_busy(c, true);
+	client_set_ends_at_eof(c);
 	client_set_op(c, w, ops_watch_cleanup);
 	ops_watch_pump(w);
 }
