@@ -4,6 +4,7 @@
  * of the loop. A bad client is answered once and dropped. */
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +192,20 @@ static void client_reading_update(struct client *c)
 		uv_read_stop((uv_stream_t *)&c->pipe);
 		c->reading = false;
 	}
+}
+
+/* After EOF: did the peer close the connection (nobody to answer), or only
+ * shut down its writing side (it waits for replies)? The kernel reports
+ * POLLHUP only when both directions are shut. */
+static bool client_peer_gone(struct client *c)
+{
+	struct pollfd p = { .events = POLLIN };
+	uv_os_fd_t fd;
+
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0)
+		return true;
+	p.fd = fd;
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0;
 }
 
 static void client_kick_cb(uv_timer_t *t);
@@ -432,8 +447,12 @@ static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
 			client_reading_update(c);
 			/* A watch ends when its client shuts its side: nobody is
 			 * left to watch. Any other op still gets its reply, and the
-			 * lines after it theirs, before the connection closes. */
-			if (c->busy && c->op_ends_at_eof)
+			 * lines after it theirs, before the connection closes;
+			 * unless the client closed altogether: then the op is
+			 * cancelled (a model slot is not kept for nobody). Lines
+			 * read while idle are handled either way: a "cancel" sent
+			 * just before a close still counts. */
+			if (c->busy && (c->op_ends_at_eof || client_peer_gone(c)))
 				client_close(c);
 			else if (!c->busy && !uv_is_active((uv_handle_t *)&c->kick))
 				client_process(c);

@@ -78,6 +78,27 @@ def test_half_close_still_answers_search():
         site.close()
 
 
+def test_close_cancels_a_search():
+    site = SlowSearx(4)
+    d = Daemon("[search]\nbackends = searxng\nsearxng_url = %s\n" % site.url())
+    try:
+        d.start()
+        c = d.connect()
+        c.send({"op": "search", "q": "tides", "id": 1})
+        time.sleep(0.2)
+        t = time.monotonic()
+        c.close()
+        # closed altogether (not half-closed): nobody to answer, the search
+        # is dropped at once rather than when the backend answers in 4 s
+        d.wait_for(lambda: d.request({"op": "stats"})["stats"]["clients"] == 1, timeout=10,
+                   what="the closed client to go")
+        assert time.monotonic() - t < 3, "the search was kept for a closed client"
+        assert d.alive()
+    finally:
+        d.cleanup()
+        site.close()
+
+
 def test_half_close_ends_a_watch():
     d = Daemon()
     try:
@@ -117,19 +138,39 @@ def fill_jobs(d, n):
     return {s: sum(1 for r in rows if r[3] == s) for s in states}
 
 
+# Pings the daemon every 10 ms until a line arrives on stdin, then prints
+# [[start, seconds], ...]. A process of its own: in this one, Python's GIL
+# (held by the threads that feed the heavy client) would add to the figures.
+PINGER = r'''
+import json, select, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(60)
+s.connect(sys.argv[1])
+f = s.makefile("rwb")
+out = []
+print("ready", flush=True)
+while not select.select([sys.stdin], [], [], 0)[0]:
+    t = time.monotonic()
+    f.write(b'{"v":1,"id":1,"op":"ping"}\n')
+    f.flush()
+    if not json.loads(f.readline())["ok"]:
+        raise SystemExit("ping failed")
+    out.append([t, time.monotonic() - t])
+    time.sleep(0.01)
+print(json.dumps(out), flush=True)
+'''
+
+
 def test_one_client_cannot_stall_the_others():
     njobs, nreq = 10000, 40000
     d = Daemon("[server]\nmax_queued = 100000\n")
+    pinger = None
     try:
         d.start()
-        if not os.path.exists(os.path.join(d.state, "researchd.db")):
-            raise AssertionError("the store is not at state/researchd.db: " + str(os.listdir(d.state)))
         want = fill_jobs(d, njobs)
         stats = d.request({"op": "stats"})["stats"]["jobs"]
         assert all(stats[s] == want[s] for s in want), (stats, want)
 
-        heavy = d.connect()
-        heavy.s.settimeout(120)
         lines = []
         for i in range(nreq):
             if i % 2:
@@ -138,7 +179,18 @@ def test_one_client_cannot_stall_the_others():
                 op = {"op": "list", "state": "running", "limit": 5}   # none: an empty list
             lines.append(json.dumps(dict(op, v=1, id=i)) + "\n")
         payload = "".join(lines).encode()
-        got = {"replies": 0, "error": None}
+        pinger = subprocess.Popen([sys.executable, "-c", PINGER, d.sock], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        assert pinger.stdout.readline().strip() == "ready"
+        # The load generator (this process) yields the CPU to the daemon and
+        # the pinger: what is measured is the daemon's fairness, not how the
+        # kernel shares two cores among three busy processes. (It stays for
+        # the rest of this run: no later test measures time.)
+        os.nice(10)
+
+        heavy = d.connect()
+        heavy.s.settimeout(120)
+        got = {"replies": 0, "error": None, "end": None}
 
         def sender():
             try:
@@ -147,47 +199,52 @@ def test_one_client_cannot_stall_the_others():
                 got["error"] = "send: %s" % e
 
         def reader():
+            # Count reply lines without parsing them (parsing 40,000 in
+            # Python would compete with the daemon for the CPU); any error
+            # reply is caught by its "ok":false.
+            tail = b""
             try:
-                # stats: one reply; list: an end marker (no running jobs)
                 while got["replies"] < nreq:
-                    m = heavy.recv()
-                    if m is None:
+                    chunk = heavy.s.recv(1 << 20)
+                    if not chunk:
                         got["error"] = "closed after %d replies" % got["replies"]
                         return
-                    if not m["ok"]:
-                        got["error"] = m
+                    if b'"ok":false' in tail + chunk:
+                        got["error"] = (tail + chunk)[:300]
                         return
-                    got["replies"] += 1
-            except Exception as e:  # noqa: BLE001 - reported below
+                    got["replies"] += chunk.count(b"\n")
+                    tail = chunk[-16:]
+            except OSError as e:
                 got["error"] = repr(e)
+            got["end"] = time.monotonic()
 
         ts = [threading.Thread(target=sender), threading.Thread(target=reader)]
         start = time.monotonic()
         for t in ts:
             t.start()
-        worst, during = 0.0, 0
-        with d.connect() as other:
-            while got["replies"] < nreq and got["error"] is None and time.monotonic() - start < 120:
-                t0 = time.monotonic()
-                r = other.request({"op": "ping"})
-                dt = time.monotonic() - t0
-                assert r["ok"], r
-                if got["replies"] < nreq:
-                    during += 1
-                    worst = max(worst, dt)
-                time.sleep(0.02)
         for t in ts:
             t.join(120)
-        elapsed = time.monotonic() - start
+        end = got["end"] or time.monotonic()
+        pinger.stdin.write("stop\n")
+        pinger.stdin.flush()
+        pings = json.loads(pinger.stdout.readline())
+        pinger.wait(10)
         heavy.close()
         assert got["error"] is None, got["error"]
         assert got["replies"] == nreq, got
-        assert during >= 1, "no ping was answered while the load ran"
-        print("  %d requests over %d jobs in %.2f s; %d pings meanwhile, slowest %.1f ms"
-              % (nreq, njobs, elapsed, during, worst * 1000))
+        during = [dt for t, dt in pings if start <= t and t + dt <= end]
+        assert len(during) >= 3, "only %d pings were answered while the load ran" % len(during)
+        worst = max(during)
+        slow = sorted(((dt, t - start) for t, dt in pings if start <= t and t + dt <= end), reverse=True)
+        print("  %d requests over %d jobs in %.2f s; %d pings meanwhile, median %.1f ms, slowest %s"
+              % (nreq, njobs, end - start, len(during), sorted(during)[len(during) // 2] * 1000,
+                 ", ".join("%.1f ms (at %.2f s)" % (dt * 1000, at) for dt, at in slow[:3])))
         # generous: the daemon answers a batch per client per loop turn
         assert worst < 0.25, "a ping took %.0f ms while another client pipelined" % (worst * 1000)
     finally:
+        if pinger is not None and pinger.poll() is None:
+            pinger.kill()
+            pinger.wait()
         d.cleanup()
 
 
@@ -310,7 +367,7 @@ def test_cap_in_config():
 
 
 if __name__ == "__main__":
-    tests = [test_half_close_still_answers_search, test_half_close_ends_a_watch,
+    tests = [test_half_close_still_answers_search, test_close_cancels_a_search, test_half_close_ends_a_watch,
              test_one_client_cannot_stall_the_others, test_per_user_connection_cap, test_cap_in_config]
     try:
         run(tests)
