@@ -282,6 +282,35 @@ def test_one_client_cannot_stall_the_others():
         d.cleanup()
 
 
+def test_slow_reader_is_slowed_not_dropped():
+    # 16 lists of 10,000 jobs: some 40 MB of replies asked for at once. The
+    # daemon stops answering (and reading) while 1 MiB of them is unread,
+    # rather than queueing them all and dropping the client at 16 MiB.
+    d = Daemon("[server]\nmax_queued = 100000\n")
+    try:
+        d.start()
+        fill_jobs(d, 10000)
+        with d.connect() as c:
+            c.s.settimeout(60)
+            for i in range(16):
+                c.send({"op": "list", "all": True, "limit": 10000, "id": 100 + i})
+            time.sleep(1.5)     # reading nothing
+            assert d.request({"op": "ping"})["ok"]
+            ends, size = [], 0
+            while len(ends) < 16:
+                m = c.recv()
+                assert m is not None, "dropped after %d lists" % len(ends)
+                assert m["ok"], m
+                size += len(json.dumps(m))
+                if m.get("end"):
+                    ends.append((m["id"], m["count"]))
+            assert ends == [(100 + i, 10000) for i in range(16)], ends
+            assert size > 24 << 20, "only %d bytes of replies: not past the old 16 MiB" % size
+        assert "reads too slowly" not in d.log()
+    finally:
+        d.cleanup()
+
+
 def as_user(d, uid):
     """Run a small Python client as uid (group nogroup, which owns the
     socket); it prints one JSON line per event and reads commands from
@@ -402,7 +431,8 @@ def test_cap_in_config():
 
 if __name__ == "__main__":
     tests = [test_half_close_still_answers_search, test_close_cancels_a_search, test_half_close_ends_a_watch,
-             test_one_client_cannot_stall_the_others, test_per_user_connection_cap, test_cap_in_config]
+             test_one_client_cannot_stall_the_others, test_slow_reader_is_slowed_not_dropped,
+             test_per_user_connection_cap, test_cap_in_config]
     try:
         run(tests)
     except SystemExit as e:
