@@ -61,7 +61,13 @@ struct client {
 	struct server *s;
 	uv_pipe_t pipe;
 	uv_timer_t idle;
-	uv_timer_t kick;	/* answers waiting lines after a watch ends */
+	/* Answers waiting lines in the next turn of the loop (after an op
+	 * ends, or when a batch used up this turn's share). An idle handle,
+	 * not a 0 ms timer: libuv (before 1.45) runs a timer that re-arms
+	 * itself with 0 ms again in the same pass, so a batch would never
+	 * yield; an idle callback runs once per turn and the poll between
+	 * turns does not block. */
+	uv_idle_t kick;
 	uid_t uid;
 	pid_t pid;
 	struct buf in;
@@ -148,7 +154,7 @@ void client_close(struct client *c)
 	uv_read_stop((uv_stream_t *)&c->pipe);
 	c->reading = false;
 	uv_timer_stop(&c->idle);
-	uv_timer_stop(&c->kick);
+	uv_idle_stop(&c->kick);
 	if (c->op_cleanup) {
 		void (*cleanup)(void *) = c->op_cleanup;
 
@@ -208,13 +214,13 @@ static bool client_peer_gone(struct client *c)
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0;
 }
 
-static void client_kick_cb(uv_timer_t *t);
+static void client_kick_cb(uv_idle_t *t);
 
 /* Answer the waiting lines from the next turn of the loop. */
 static void client_kick(struct client *c)
 {
 	if (!c->closing && !uv_is_active((uv_handle_t *)&c->kick))
-		uv_timer_start(&c->kick, client_kick_cb, 0, 0);
+		uv_idle_start(&c->kick, client_kick_cb);
 }
 
 static void client_write_cb(uv_write_t *req, int status)
@@ -314,10 +320,11 @@ static void client_idle_restart(struct client *c)
 	uv_timer_start(&c->idle, client_idle_cb, (uint64_t)c->s->d->config->client_timeout * 1000, 0);
 }
 
-static void client_kick_cb(uv_timer_t *t)
+static void client_kick_cb(uv_idle_t *t)
 {
 	struct client *c = t->data;
 
+	uv_idle_stop(t);
 	if (!c->closing && !c->busy)
 		client_process(c);
 }
@@ -494,7 +501,7 @@ static void server_connection_cb(uv_stream_t *listener, int status)
 	buf_init(&c->in, CLIENT_MAX_INPUT);
 	uv_pipe_init(s->d->loop, &c->pipe, 0);
 	uv_timer_init(s->d->loop, &c->idle);
-	uv_timer_init(s->d->loop, &c->kick);
+	uv_idle_init(s->d->loop, &c->kick);
 	c->pipe.data = c;
 	c->idle.data = c;
 	c->kick.data = c;

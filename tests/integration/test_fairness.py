@@ -26,11 +26,14 @@ class SlowSearx:
                 body = json.dumps({"query": "q", "results": [
                     {"url": "https://example.org/slow", "title": "Slow answer", "content": "late"},
                 ]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the daemon dropped the search (its client left)
 
             def log_message(self, *a):
                 pass
@@ -265,18 +268,12 @@ def test_one_client_cannot_stall_the_others():
                 op = {"op": "list", "state": "running", "limit": 5}   # none: an empty list
             lines.append(json.dumps(dict(op, v=1, id=i)) + "\n")
         payload = "".join(lines).encode()
-        # A second try only if the first had a slow ping: on a shared,
-        # loaded machine one ping can wait ~100-200 ms for a CPU whatever
-        # the daemon does; a daemon that stalls fails both.
-        for attempt in (1, 2):
-            took, lat, slow = pipeline_under_watch(d, payload, nreq)
-            worst = max(lat)
-            print("  %d requests over %d jobs in %.2f s; %d pings meanwhile, median %.1f ms, slowest %s"
-                  % (nreq, njobs, took, len(lat), sorted(lat)[len(lat) // 2] * 1000,
-                     ", ".join("%.1f ms (at %.2f s)" % (dt * 1000, at) for dt, at in slow)))
-            # generous: the daemon answers a batch per client per loop turn
-            if worst < 0.25:
-                break
+        took, lat, slow = pipeline_under_watch(d, payload, nreq)
+        worst = max(lat)
+        print("  %d requests over %d jobs in %.2f s; %d pings meanwhile, median %.1f ms, slowest %s"
+              % (nreq, njobs, took, len(lat), sorted(lat)[len(lat) // 2] * 1000,
+                 ", ".join("%.1f ms (at %.2f s)" % (dt * 1000, at) for dt, at in slow)))
+        # generous: the daemon answers a batch per client per loop turn
         assert worst < 0.25, "a ping took %.0f ms while another client pipelined" % (worst * 1000)
     finally:
         d.cleanup()
