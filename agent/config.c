@@ -51,6 +51,7 @@ static const struct config_key config_keys[] = {
 	K("server", "max_jobs", CT_INT, max_jobs, 1, 64),
 	K("server", "max_queued", CT_INT, max_queued, 1, 100000),
 	K("server", "max_clients", CT_INT, max_clients, 1, 4096),
+	K("server", "max_clients_per_user", CT_INT, max_clients_per_user, 1, 4096),
 	K("server", "client_timeout", CT_SECONDS, client_timeout, 1, 86400),
 	K("server", "log_level", CT_LOG_LEVEL, log_level, 0, 0),
 	K("server", "selftest", CT_BOOL, selftest, 0, 0),
@@ -117,6 +118,7 @@ struct config *config_new(void)
 	c->max_jobs = 2;
 	c->max_queued = 1000;
 	c->max_clients = 64;
+	c->max_clients_per_user = 16;
 	c->client_timeout = 60;
 	c->log_level = xstrdup("info");
 	c->selftest = false;

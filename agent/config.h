@@ -29,6 +29,7 @@ struct config {
 	int64_t max_jobs;
 	int64_t max_queued;
 	int64_t max_clients;
+	int64_t max_clients_per_user;	/* connections of one uid; root is exempt */
 	int64_t client_timeout;		/* seconds */
 	char *log_level;
 	bool selftest;

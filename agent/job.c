@@ -47,6 +47,10 @@ struct jobs {
 	unsigned nwatches;
 	bool shutting_down;
 	bool scheduling;
+	/* Jobs per state, read from the store once and kept up to date by
+	 * every change made here: stats and the max_queued check cost nothing
+	 * however many jobs the store holds. */
+	int64_t counts[_JOB_STATE_MAX];
 };
 
 /* The state machine. A job that the daemon stops (pause, shutdown, crash)
@@ -74,8 +78,14 @@ static void jobs_stored_hook(int64_t job_id, void *userdata)
 int jobs_new(struct daemon *d, struct jobs **ret)
 {
 	struct jobs *j = xcalloc(1, sizeof(*j));
+	int r;
 
 	j->d = d;
+	r = store_job_count(d->store, j->counts);
+	if (r < 0) {
+		free(j);
+		return r;
+	}
 	if (d->effects)
 		effects_set_stored_hook(d->effects, jobs_stored_hook, j);
 	*ret = j;
@@ -133,6 +143,18 @@ unsigned jobs_running(const struct jobs *j)
 	return j->nruns;
 }
 
+void jobs_counts(const struct jobs *j, int64_t ret[_JOB_STATE_MAX])
+{
+	memcpy(ret, j->counts, sizeof(j->counts));
+}
+
+static void jobs_count_move(struct jobs *j, int from, enum job_state to)
+{
+	if (from >= 0 && j->counts[from] > 0)
+		j->counts[from]--;
+	j->counts[to]++;
+}
+
 void jobs_notify(struct jobs *j, int64_t id)
 {
 	struct job_watch *w, *next;
@@ -181,6 +203,7 @@ static int jobs_set_state(struct jobs *j, int64_t id, enum job_state from, enum 
 	r = store_commit(s);
 	if (r < 0)
 		return r;
+	jobs_count_move(j, (int)from, to);
 	jobs_notify(j, id);
 	return 0;
 fail:
@@ -452,9 +475,7 @@ int jobs_submit(struct jobs *j, uid_t owner, const char *kind, const char *quest
 	json_t *opts = NULL, *data;
 	int r;
 
-	r = store_job_count_unfinished(s, &unfinished);
-	if (r < 0)
-		return r;
+	unfinished = j->counts[JOB_QUEUED] + j->counts[JOB_RUNNING] + j->counts[JOB_PAUSED];
 	if (unfinished >= j->d->config->max_queued) {
 		snprintf(err, errlen, "%lld unfinished jobs already (max_queued); try again later",
 		    (long long)j->d->config->max_queued);
@@ -498,6 +519,7 @@ int jobs_submit(struct jobs *j, uid_t owner, const char *kind, const char *quest
 	r = store_commit(s);
 	if (r < 0)
 		goto out;
+	jobs_count_move(j, -1, JOB_QUEUED);
 	*ret_id = id;
 	jobs_schedule(j);
 	goto out;

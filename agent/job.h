@@ -55,6 +55,8 @@ void jobs_shutdown(struct jobs *j);
  * reload). */
 void jobs_schedule(struct jobs *j);
 unsigned jobs_running(const struct jobs *j);
+/* Jobs in each state, kept in memory (no query). */
+void jobs_counts(const struct jobs *j, int64_t ret[_JOB_STATE_MAX]);
 
 /* Why queued jobs of kind cannot start now (their runner is not ready),
  * or NULL. */

@@ -395,6 +395,7 @@ static void op_watch(struct client *c, struct protocol_request *req)
 		}
 	}
 	client_set_busy(c, true);
+	client_set_ends_at_eof(c);
 	client_set_op(c, w, ops_watch_cleanup);
 	ops_watch_pump(w);
 }
@@ -443,10 +444,7 @@ static void op_stats(struct client *c, struct protocol_request *req)
 	int64_t counts[_JOB_STATE_MAX];
 	json_t *m, *stats, *jobs;
 
-	if (store_job_count(d->store, counts) < 0) {
-		client_send_error(c, req->id, PROTO_E_INTERNAL, "counting jobs failed");
-		return;
-	}
+	jobs_counts(d->jobs, counts);
 	jobs = json_object();
 	for (int i = 0; i < _JOB_STATE_MAX; i++)
 		json_object_set_new(jobs, job_state_to_string((enum job_state)i), json_integer(counts[i]));

@@ -1,8 +1,10 @@
 /* The control socket: a SOCK_STREAM Unix socket speaking JSON lines, driven
  * by the loop. Every client is bounded: line size, queued output, idle time,
- * number of clients. A bad client is answered once and dropped. */
+ * number of clients, clients per uid, and the work done for it in one turn
+ * of the loop. A bad client is answered once and dropped. */
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,19 @@
 #define CLIENT_READ_CHUNK 65536
 /* Room for one maximal line, its newline, and a read chunk beyond it. */
 #define CLIENT_MAX_INPUT (PROTOCOL_MAX_LINE + 1 + CLIENT_READ_CHUNK)
+/* One client's share of a loop turn: this many requests or this much time,
+ * whichever comes first; then the loop serves everyone else before the
+ * next batch. A few ms keeps every other client's ping prompt and the
+ * systemd watchdog fed however much one client pipelines. */
+#define CLIENT_TURN_REQUESTS 64
+#define CLIENT_TURN_NS (2 * 1000 * 1000)
+/* Backpressure: with this many complete request bytes waiting, or this many
+ * reply bytes unread, the daemon stops reading from (and answering) the
+ * client until it catches up; the kernel's socket buffer then slows the
+ * sender. Output resumes below the low mark. */
+#define CLIENT_INPUT_BACKLOG (64 * 1024)
+#define CLIENT_OUTPUT_HIGH (1024 * 1024)
+#define CLIENT_OUTPUT_LOW (256 * 1024)
 
 struct server {
 	struct daemon *d;
@@ -46,13 +61,22 @@ struct client {
 	struct server *s;
 	uv_pipe_t pipe;
 	uv_timer_t idle;
-	uv_timer_t kick;	/* answers waiting lines after a watch ends */
+	/* Answers waiting lines in the next turn of the loop (after an op
+	 * ends, or when a batch used up this turn's share). An idle handle,
+	 * not a 0 ms timer: libuv (before 1.45) runs a timer that re-arms
+	 * itself with 0 ms again in the same pass, so a batch would never
+	 * yield; an idle callback runs once per turn and the poll between
+	 * turns does not block. */
+	uv_idle_t kick;
 	uid_t uid;
 	pid_t pid;
 	struct buf in;
 	size_t pending_write;
 	unsigned open_handles;
-	bool busy, eof, closing, processing;
+	bool busy, eof, closing;
+	bool reading;		/* uv_read_start in effect */
+	bool output_blocked;	/* answering waits for pending_write < CLIENT_OUTPUT_LOW */
+	bool op_ends_at_eof;	/* the busy op is a watch: a half-close ends it */
 	void *op_data;
 	void (*op_cleanup)(void *data);
 	struct client *next;
@@ -66,6 +90,8 @@ struct client_write {
 };
 
 static void client_process(struct client *c);
+static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b);
+static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 
 struct daemon *client_daemon(struct client *c)
 {
@@ -126,8 +152,9 @@ void client_close(struct client *c)
 		return;
 	c->closing = true;
 	uv_read_stop((uv_stream_t *)&c->pipe);
+	c->reading = false;
 	uv_timer_stop(&c->idle);
-	uv_timer_stop(&c->kick);
+	uv_idle_stop(&c->kick);
 	if (c->op_cleanup) {
 		void (*cleanup)(void *) = c->op_cleanup;
 
@@ -150,6 +177,52 @@ static void client_abort(struct client *c)
 	}
 }
 
+/* Complete requests waiting beyond the backlog mark? A partial line alone
+ * never stops reading: the rest of it is needed (up to PROTOCOL_MAX_LINE). */
+static bool client_input_backlogged(const struct client *c)
+{
+	return c->in.len >= CLIENT_INPUT_BACKLOG && memchr(c->in.data, '\n', c->in.len) != NULL;
+}
+
+/* Read while the client is within its bounds; stop while it has a backlog
+ * of requests or unread replies, so that the kernel holds back the sender. */
+static void client_reading_update(struct client *c)
+{
+	bool want = !c->closing && !c->eof && c->pending_write < CLIENT_OUTPUT_HIGH &&
+	    !client_input_backlogged(c);
+
+	if (want && !c->reading) {
+		if (uv_read_start((uv_stream_t *)&c->pipe, client_alloc_cb, client_read_cb) == 0)
+			c->reading = true;
+	} else if (!want && c->reading) {
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		c->reading = false;
+	}
+}
+
+/* After EOF: did the peer close the connection (nobody to answer), or only
+ * shut down its writing side (it waits for replies)? The kernel reports
+ * POLLHUP only when both directions are shut. */
+static bool client_peer_gone(struct client *c)
+{
+	struct pollfd p = { .events = POLLIN };
+	uv_os_fd_t fd;
+
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0)
+		return true;
+	p.fd = fd;
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
+static void client_kick_cb(uv_idle_t *t);
+
+/* Answer the waiting lines from the next turn of the loop. */
+static void client_kick(struct client *c)
+{
+	if (!c->closing && !uv_is_active((uv_handle_t *)&c->kick))
+		uv_idle_start(&c->kick, client_kick_cb);
+}
+
 static void client_write_cb(uv_write_t *req, int status)
 {
 	struct client_write *w = (struct client_write *)req;
@@ -163,8 +236,15 @@ static void client_write_cb(uv_write_t *req, int status)
 			log_debug("client uid %u: write failed: %s", (unsigned)c->uid, uv_strerror(status));
 		client_close(c);
 	}
-	if (c->closing)
+	if (c->closing) {
 		client_finish_close(c);
+		return;
+	}
+	if (c->output_blocked && c->pending_write < CLIENT_OUTPUT_LOW) {
+		c->output_blocked = false;
+		client_kick(c);
+	}
+	client_reading_update(c);
 }
 
 bool client_send(struct client *c, const json_t *msg)
@@ -222,7 +302,12 @@ static void client_idle_cb(uv_timer_t *t)
 {
 	struct client *c = t->data;
 
-	client_send_error(c, NULL, PROTO_E_TIMEOUT, "no complete request for %lld seconds; closing",
+	if (c->output_blocked)
+		log_info("client uid %u left %zu bytes of replies unread for %lld seconds; closing",
+		    (unsigned)c->uid, c->pending_write, (long long)c->s->d->config->client_timeout);
+	client_send_error(c, NULL, PROTO_E_TIMEOUT, c->output_blocked ?
+	    "replies left unread for %lld seconds; closing" :
+	    "no complete request for %lld seconds; closing",
 	    (long long)c->s->d->config->client_timeout);
 	client_close(c);
 }
@@ -235,10 +320,11 @@ static void client_idle_restart(struct client *c)
 	uv_timer_start(&c->idle, client_idle_cb, (uint64_t)c->s->d->config->client_timeout * 1000, 0);
 }
 
-static void client_kick_cb(uv_timer_t *t)
+static void client_kick_cb(uv_idle_t *t)
 {
 	struct client *c = t->data;
 
+	uv_idle_stop(t);
 	if (!c->closing && !c->busy)
 		client_process(c);
 }
@@ -250,11 +336,18 @@ void client_set_busy(struct client *c, bool busy)
 		uv_timer_stop(&c->idle);
 		return;
 	}
+	c->op_ends_at_eof = false;
 	client_idle_restart(c);
-	/* Lines that arrived during the watch are answered from the loop, not
-	 * from inside the event notification that ended the watch. */
+	/* Lines that arrived during the op, and a half-close seen during it,
+	 * are handled from the loop, not from inside the callback that ended
+	 * the op. */
 	if (!c->closing && (c->in.len > 0 || c->eof))
-		uv_timer_start(&c->kick, client_kick_cb, 0, 0);
+		client_kick(c);
+}
+
+void client_set_ends_at_eof(struct client *c)
+{
+	c->op_ends_at_eof = true;
 }
 
 static void client_handle_line(struct client *c, const char *line, size_t len)
@@ -289,10 +382,23 @@ static void client_handle_line(struct client *c, const char *line, size_t len)
 
 static void client_process(struct client *c)
 {
-	c->processing = true;
+	uint64_t start = uv_hrtime();
+	unsigned answered = 0;
+
 	while (!c->closing && !c->busy && c->in.len > 0) {
 		char *nl = memchr(c->in.data, '\n', c->in.len);
 		size_t n;
+
+		if (c->pending_write >= CLIENT_OUTPUT_HIGH) {
+			/* The write callback kicks us below the low mark. */
+			c->output_blocked = true;
+			break;
+		}
+		if (answered == CLIENT_TURN_REQUESTS ||
+		    (answered > 0 && uv_hrtime() - start >= CLIENT_TURN_NS)) {
+			client_kick(c);
+			break;
+		}
 
 		if (nl == NULL) {
 			if (c->in.len > PROTOCOL_MAX_LINE) {
@@ -321,11 +427,14 @@ static void client_process(struct client *c)
 		buf_consume(&c->in, n + 1);
 		client_handle_line(c, line, n);
 		free(line);
+		answered++;
 		client_idle_restart(c);
 	}
-	c->processing = false;
-	if (c->eof && !c->busy && !c->closing)
+	/* After a half-close: every request read is answered, then close. */
+	if (c->eof && !c->busy && !c->closing && c->in.len == 0)
 		client_close(c);
+	if (!c->closing)
+		client_reading_update(c);
 }
 
 static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -342,11 +451,18 @@ static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
 		free(b->base);
 		if (nread == UV_EOF) {
 			c->eof = true;
-			uv_read_stop(stream);
-			if (!c->busy)
+			client_reading_update(c);
+			/* A watch ends when its client shuts its side: nobody is
+			 * left to watch. Any other op still gets its reply, and the
+			 * lines after it theirs, before the connection closes;
+			 * unless the client closed altogether: then the op is
+			 * cancelled (a model slot is not kept for nobody). Lines
+			 * read while idle are handled either way: a "cancel" sent
+			 * just before a close still counts. */
+			if (c->busy && (c->op_ends_at_eof || client_peer_gone(c)))
+				client_close(c);
+			else if (!c->busy && !uv_is_active((uv_handle_t *)&c->kick))
 				client_process(c);
-			else
-				client_close(c);	/* a watcher left */
 		} else
 			client_abort(c);
 		return;
@@ -359,8 +475,12 @@ static void client_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b
 		return;
 	}
 	free(b->base);
-	if (!c->busy)
+	/* With a batch already waiting for the next turn (the kick), this
+	 * turn's share is spent: only keep the bytes. */
+	if (!c->busy && !uv_is_active((uv_handle_t *)&c->kick))
 		client_process(c);
+	else
+		client_reading_update(c);
 }
 
 static void server_connection_cb(uv_stream_t *listener, int status)
@@ -381,7 +501,7 @@ static void server_connection_cb(uv_stream_t *listener, int status)
 	buf_init(&c->in, CLIENT_MAX_INPUT);
 	uv_pipe_init(s->d->loop, &c->pipe, 0);
 	uv_timer_init(s->d->loop, &c->idle);
-	uv_timer_init(s->d->loop, &c->kick);
+	uv_idle_init(s->d->loop, &c->kick);
 	c->pipe.data = c;
 	c->idle.data = c;
 	c->kick.data = c;
@@ -413,8 +533,22 @@ static void server_connection_cb(uv_stream_t *listener, int status)
 		client_close(c);
 		return;
 	}
+	if (c->uid != 0) {
+		int64_t cap = s->d->config->max_clients_per_user;
+		unsigned same = 0;
+
+		for (struct client *o = s->clients; o; o = o->next)
+			same += o->uid == c->uid;
+		if (same > (unsigned)cap) {
+			client_send_error(c, NULL, PROTO_E_BUSY, "uid %u has %lld connections open already "
+			    "(max_clients_per_user = %lld); close one or try again later",
+			    (unsigned)c->uid, (long long)cap, (long long)cap);
+			client_close(c);
+			return;
+		}
+	}
 	log_debug("client pid %d uid %u connected", (int)c->pid, (unsigned)c->uid);
-	uv_read_start((uv_stream_t *)&c->pipe, client_alloc_cb, client_read_cb);
+	client_reading_update(c);
 	client_idle_restart(c);
 }
 

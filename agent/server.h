@@ -35,6 +35,11 @@ void client_send_error(struct client *c, json_t *id, const char *code, const cha
 /* A busy client (a watch in progress) gets no further requests handled
  * until it is no longer busy; lines wait in its buffer. */
 void client_set_busy(struct client *c, bool busy);
+/* The busy op in progress (a watch) ends when the client shuts down its
+ * writing side: nobody is left to watch. Without this, a half-close is
+ * answered like a close after the last request: the op's reply and those
+ * of the requests read after it are sent first. Cleared when not busy. */
+void client_set_ends_at_eof(struct client *c);
 /* Per-client state of a long op; cleanup runs when the client goes away. */
 void client_set_op(struct client *c, void *data, void (*cleanup)(void *data));
 void client_close(struct client *c);

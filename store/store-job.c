@@ -1,5 +1,6 @@
 /* Jobs: insert, read, state and usage updates, listing. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,7 +61,7 @@ static char *store_text_column(sqlite3_stmt *st, int col)
 	return text ? xstrdup(text) : NULL;
 }
 
-/* Columns as in STMT_JOB_GET and STMT_JOB_LIST. */
+/* Columns as in STMT_JOB_GET and the STMT_JOB_LIST_* statements. */
 static struct store_job *store_job_from_row(sqlite3_stmt *st)
 {
 	struct store_job *j = xcalloc(1, sizeof(*j));
@@ -178,14 +179,17 @@ int store_job_add_usage(struct store *s, int64_t id, const json_t *cost, int64_t
 int store_job_list(struct store *s, uid_t owner, int state, int64_t limit,
     store_job_fn fn, void *userdata)
 {
-	sqlite3_stmt *st = store_stmt(s, STMT_JOB_LIST);
-	int rc = SQLITE_DONE, r;
+	bool by_owner = owner != (uid_t)-1, by_state = state >= 0;
+	sqlite3_stmt *st = store_stmt(s, by_owner ? (by_state ? STMT_JOB_LIST_OWNER_STATE :
+	    STMT_JOB_LIST_OWNER) : (by_state ? STMT_JOB_LIST_STATE : STMT_JOB_LIST_ALL));
+	int rc = SQLITE_DONE, r = 0;
 
 	if (st == NULL)
 		return -EIO;
-	r = store_bind_int(st, ":owner", owner == (uid_t)-1 ? -1 : (int64_t)owner);
-	if (r == 0)
-		r = store_bind_text(st, ":state", state < 0 ? NULL : job_state_to_string((enum job_state)state));
+	if (by_owner)
+		r = store_bind_int(st, ":owner", (int64_t)owner);
+	if (r == 0 && by_state)
+		r = store_bind_text(st, ":state", job_state_to_string((enum job_state)state));
 	if (r == 0)
 		r = store_bind_int(st, ":limit", limit);
 	if (r < 0)
@@ -207,14 +211,14 @@ int store_job_list(struct store *s, uid_t owner, int state, int64_t limit,
 int store_job_ids(struct store *s, enum job_state state, const char *kind, int64_t *ids,
     size_t max, size_t *ret_n)
 {
-	sqlite3_stmt *st = store_stmt(s, STMT_JOB_IDS);
+	sqlite3_stmt *st = store_stmt(s, kind ? STMT_JOB_IDS_KIND : STMT_JOB_IDS_STATE);
 	size_t n = 0;
 	int rc = SQLITE_DONE, r;
 
 	if (st == NULL)
 		return -EIO;
 	r = store_bind_text(st, ":state", job_state_to_string(state));
-	if (r == 0)
+	if (r == 0 && kind)
 		r = store_bind_text(st, ":kind", kind);
 	if (r == 0)
 		r = store_bind_int(st, ":limit", (int64_t)max);
@@ -232,21 +236,27 @@ int store_job_ids(struct store *s, enum job_state state, const char *kind, int64
 
 int store_job_count(struct store *s, int64_t counts[_JOB_STATE_MAX])
 {
-	sqlite3_stmt *st = store_stmt(s, STMT_JOB_COUNT);
-	int rc;
+	int64_t got[_JOB_STATE_MAX];
+	sqlite3_stmt *st;
+	int rc, r = 0;
 
-	if (st == NULL)
-		return -EIO;
-	memset(counts, 0, sizeof(int64_t) * _JOB_STATE_MAX);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *state = (const char *)sqlite3_column_text(st, 0);
-		enum job_state js;
-
-		if (state && job_state_from_string(state, &js) == 0)
-			counts[js] = sqlite3_column_int64(st, 1);
+	for (int i = 0; i < _JOB_STATE_MAX && r == 0; i++) {
+		st = store_stmt(s, STMT_JOB_COUNT_STATE);
+		if (st == NULL)
+			return -EIO;
+		r = store_bind_text(st, ":state", job_state_to_string((enum job_state)i));
+		if (r < 0)
+			break;
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			got[i] = sqlite3_column_int64(st, 0);
+		else
+			r = store_errno(rc) < 0 ? store_errno(rc) : -EIO;
+		sqlite3_reset(st);
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : store_errno(rc);
+	if (r == 0)
+		memcpy(counts, got, sizeof(got));
+	return r;
 }
 
 int store_job_count_unfinished(struct store *s, int64_t *ret)

@@ -179,6 +179,11 @@ static const char *const store_migrations[] = {
 	"  fetched INTEGER,"
 	"  PRIMARY KEY (job_id, n)"
 	");",
+	/* 6: indexes for listing and counting jobs without reading every row:
+	 * by state newest first, and by owner and state (jobs_owner and
+	 * jobs_state stay for by-owner lists and the scheduler's by-kind ids) */
+	"CREATE INDEX jobs_state_id ON jobs(state, id);"
+	"CREATE INDEX jobs_owner_state ON jobs(owner, state, id);",
 };
 
 #define STORE_MIGRATIONS ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -216,18 +221,29 @@ static const char *const store_sql[_STMT_MAX] = {
 	    " WHERE id = :id",
 	[STMT_JOB_GET_USAGE] = "SELECT usage FROM jobs WHERE id = :id",
 	[STMT_JOB_SET_USAGE] = "UPDATE jobs SET usage = :usage, updated = :now WHERE id = :id",
-	[STMT_JOB_LIST] =
-	    "SELECT * FROM (SELECT id, owner, kind, question, options, state, message, usage,"
-	    " created, updated, started, finished,"
-	    " (SELECT count(*) FROM job_events e WHERE e.job_id = jobs.id)"
-	    " FROM jobs WHERE (:owner < 0 OR owner = :owner) AND (:state IS NULL OR state = :state)"
-	    " ORDER BY id DESC LIMIT :limit) ORDER BY id ASC",
-	[STMT_JOB_IDS] =
-	    "SELECT id FROM jobs WHERE state = :state AND (:kind IS NULL OR kind = :kind)"
-	    " ORDER BY id ASC LIMIT :limit",
+	/* Listing and counting: one statement per case, each reading an index
+	 * (store_job_explain shows the plans; tests/unit/test-store.c checks
+	 * them). "id > 0" lets the everyone's list walk the primary key from
+	 * the newest row; ids start at 1. */
+#define STORE_JOB_COLUMNS \
+	    "SELECT * FROM (SELECT id, owner, kind, question, options, state, message, usage," \
+	    " created, updated, started, finished," \
+	    " (SELECT count(*) FROM job_events e WHERE e.job_id = jobs.id) FROM jobs"
+#define STORE_JOB_NEWEST " ORDER BY id DESC LIMIT :limit) ORDER BY id ASC"
+	[STMT_JOB_LIST_ALL] = STORE_JOB_COLUMNS " WHERE id > 0" STORE_JOB_NEWEST,
+	[STMT_JOB_LIST_OWNER] = STORE_JOB_COLUMNS " WHERE owner = :owner" STORE_JOB_NEWEST,
+	[STMT_JOB_LIST_STATE] = STORE_JOB_COLUMNS " WHERE state = :state" STORE_JOB_NEWEST,
+	[STMT_JOB_LIST_OWNER_STATE] =
+	    STORE_JOB_COLUMNS " WHERE owner = :owner AND state = :state" STORE_JOB_NEWEST,
+#undef STORE_JOB_COLUMNS
+#undef STORE_JOB_NEWEST
+	[STMT_JOB_IDS_STATE] =
+	    "SELECT id FROM jobs WHERE state = :state ORDER BY id ASC LIMIT :limit",
+	[STMT_JOB_IDS_KIND] =
+	    "SELECT id FROM jobs WHERE state = :state AND kind = :kind ORDER BY id ASC LIMIT :limit",
 	[STMT_JOB_UNFINISHED] =
 	    "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'paused')",
-	[STMT_JOB_COUNT] = "SELECT state, count(*) FROM jobs GROUP BY state",
+	[STMT_JOB_COUNT_STATE] = "SELECT count(*) FROM jobs WHERE state = :state",
 	[STMT_EVENT_LAST] =
 	    "SELECT seq, hash FROM job_events WHERE job_id = :job ORDER BY seq DESC LIMIT 1",
 	[STMT_EVENT_INSERT] =
@@ -358,6 +374,42 @@ static const char *const store_sql[_STMT_MAX] = {
 	[STMT_INDEX_CHECK] =
 	    "INSERT INTO passages_fts (passages_fts, rank) VALUES ('integrity-check', 1)",
 };
+
+int store_job_explain(struct store *s, store_explain_fn fn, void *userdata)
+{
+	static const struct {
+		enum store_stmt_id id;
+		const char *name;
+	} stmts[] = {
+		{ STMT_JOB_LIST_ALL, "list" },
+		{ STMT_JOB_LIST_OWNER, "list by owner" },
+		{ STMT_JOB_LIST_STATE, "list by state" },
+		{ STMT_JOB_LIST_OWNER_STATE, "list by owner and state" },
+		{ STMT_JOB_IDS_STATE, "ids by state" },
+		{ STMT_JOB_IDS_KIND, "ids by state and kind" },
+		{ STMT_JOB_UNFINISHED, "count unfinished" },
+		{ STMT_JOB_COUNT_STATE, "count by state" },
+	};
+	sqlite3_stmt *st = NULL;
+	char sql[1024];
+	int rc, r = 0;
+
+	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]) && r == 0; i++) {
+		if ((size_t)snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", store_sql[stmts[i].id]) >=
+		    sizeof(sql))
+			return -E2BIG;
+		rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			return store_errno(rc);
+		/* Columns: id, parent, unused, detail. */
+		while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+			r = fn(stmts[i].name, (const char *)sqlite3_column_text(st, 3), userdata);
+		if (r == 0 && rc != SQLITE_DONE)
+			r = store_errno(rc);
+		sqlite3_finalize(st);
+	}
+	return r;
+}
 
 int store_errno(int rc)
 {

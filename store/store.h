@@ -72,7 +72,14 @@ int store_job_ids(struct store *s, enum job_state state, const char *kind, int64
     size_t max, size_t *ret_n);
 /* Jobs queued, running or paused. */
 int store_job_count_unfinished(struct store *s, int64_t *ret);
+/* Jobs in each state. Reads an index per state: agent/job.c calls it once
+ * at start and keeps the counts in memory from then on. */
 int store_job_count(struct store *s, int64_t counts[_JOB_STATE_MAX]);
+/* The query plan SQLite chose for each statement that lists or counts jobs,
+ * one call per plan line (name of the statement, detail), for the tests
+ * that check no statement reads every job. */
+typedef int (*store_explain_fn)(const char *name, const char *detail, void *userdata);
+int store_job_explain(struct store *s, store_explain_fn fn, void *userdata);
 
 struct store_event {
 	int64_t job_id;

@@ -290,6 +290,69 @@ static void test_recover_and_shutdown(void **state)
 	assert_int_equal(state_of(f, a), JOB_RUNNING);
 }
 
+/* The in-memory counts agree with the store after every kind of change,
+ * and survive a restart (jobs_new reads them back). */
+static void assert_counts_match_store(struct fixture *f)
+{
+	int64_t mem[_JOB_STATE_MAX], db[_JOB_STATE_MAX];
+
+	jobs_counts(f->d.jobs, mem);
+	assert_int_equal(store_job_count(f->d.store, db), 0);
+	for (int i = 0; i < _JOB_STATE_MAX; i++)
+		if (mem[i] != db[i])
+			fail_msg("%s: %lld in memory, %lld stored", job_state_to_string((enum job_state)i),
+			    (long long)mem[i], (long long)db[i]);
+}
+
+static void test_counts(void **state)
+{
+	struct fixture *f = *state;
+	int64_t counts[_JOB_STATE_MAX];
+	int64_t a = submit(f, "t", "a"), b = submit(f, "t", "b"), c = submit(f, "t", "c");
+	struct job_run *crun = NULL;
+	char err[256];
+	int64_t id;
+
+	submit(f, "t", "fail-at-once");
+	jobs_counts(f->d.jobs, counts);
+	/* a, b run (max_jobs = 2); c and fail-at-once queue */
+	assert_int_equal(counts[JOB_RUNNING], 2);
+	assert_int_equal(counts[JOB_QUEUED], 2);
+	assert_counts_match_store(f);
+	assert_int_equal(jobs_pause(f->d.jobs, a), 0);		/* c starts */
+	for (int i = 0; i < 16; i++)
+		if (live[i] && job_run_id(live[i]) == c)
+			crun = live[i];
+	assert_non_null(crun);
+	assert_int_equal(jobs_cancel(f->d.jobs, b, "test"), 0);	/* fail-at-once starts, fails */
+	assert_counts_match_store(f);
+	jobs_counts(f->d.jobs, counts);
+	assert_int_equal(counts[JOB_PAUSED], 1);
+	assert_int_equal(counts[JOB_CANCELLED], 1);
+	assert_int_equal(counts[JOB_FAILED], 1);
+	assert_int_equal(counts[JOB_RUNNING], 1);
+	assert_int_equal(counts[JOB_QUEUED], 0);
+	/* fail-at-once's run is gone (live[] still names it): finish c by the
+	 * pointer taken while it ran */
+	trun_forget(crun);
+	job_run_finish(crun, JOB_DONE, NULL);
+	assert_int_equal(jobs_resume(f->d.jobs, a), 0);
+	assert_counts_match_store(f);
+	/* max_queued = 5 counts unfinished jobs from memory: a runs, 4 more fit */
+	for (int i = 0; i < 4; i++)
+		submit(f, "research", "waits");
+	assert_int_equal(jobs_submit(f->d.jobs, 1000, "research", "one too many", NULL, &id, err,
+	    sizeof(err)), -EBUSY);
+	assert_counts_match_store(f);
+	jobs_shutdown(f->d.jobs);
+	jobs_free(f->d.jobs);
+	assert_int_equal(jobs_new(&f->d, &f->d.jobs), 0);
+	jobs_counts(f->d.jobs, counts);
+	assert_int_equal(counts[JOB_QUEUED], 5);
+	assert_int_equal(counts[JOB_DONE], 1);
+	assert_counts_match_store(f);
+}
+
 static int watch_hits;
 
 static void on_watch(struct job_watch *w, int64_t id, void *userdata)
@@ -322,6 +385,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_finish_inside_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options_and_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_and_shutdown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
 	};
 	hash_init();

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,6 +213,16 @@ static void test_job_list(void **state)
 	assert_int_equal(c.n, 1);
 	assert_int_equal(c.ids[0], ids[4]);
 
+	/* owner and state together: owner 8's queued jobs are 0 and 2 */
+	c.n = 0;
+	assert_int_equal(store_job_list(f->s, 8, JOB_QUEUED, 100, collect_job, &c), 0);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.ids[0], ids[0]);
+	assert_int_equal(c.ids[1], ids[2]);
+	c.n = 0;
+	assert_int_equal(store_job_list(f->s, 7, JOB_RUNNING, 100, collect_job, &c), 0);
+	assert_int_equal(c.n, 0);
+
 	assert_int_equal(store_job_ids(f->s, JOB_QUEUED, NULL, queued, 8, &n), 0);
 	assert_int_equal(n, 4);
 	assert_int_equal(queued[0], ids[0]);
@@ -227,6 +238,66 @@ static void test_job_list(void **state)
 		assert_int_equal(store_job_count_unfinished(f->s, &u), 0);
 		assert_int_equal(u, 5);
 	}
+}
+
+struct plans {
+	char name[64];
+	bool searched;		/* the statement reads jobs through an index */
+	int statements;
+};
+
+static int check_plan_line(const char *name, const char *detail, void *userdata)
+{
+	struct plans *p = userdata;
+
+	if (strcmp(p->name, name) != 0) {
+		if (p->statements > 0 && !p->searched)
+			fail_msg("%s: no index search on jobs", p->name);
+		snprintf(p->name, sizeof(p->name), "%s", name);
+		p->searched = false;
+		p->statements++;
+	}
+	/* "SCAN jobs" (with or without "USING ... INDEX") reads every job. */
+	if (strstr(detail, "SCAN jobs") != NULL)
+		fail_msg("%s reads every job: %s", name, detail);
+	if (strncmp(detail, "SEARCH jobs USING ", 18) == 0)
+		p->searched = true;
+	return 0;
+}
+
+/* Listing and counting must read indexes, not every job: with thousands
+ * of jobs a scan per request is what let one client stall the daemon. */
+static void test_job_query_plans(void **state)
+{
+	struct fixture *f = *state;
+	struct plans p = { "" };
+
+	for (int i = 0; i < 40; i++)
+		add_job(f->s, 1000 + i % 3, "q");
+	assert_int_equal(store_job_explain(f->s, check_plan_line, &p), 0);
+	if (!p.searched)
+		fail_msg("%s: no index search on jobs", p.name);
+	assert_int_equal(p.statements, 8);
+}
+
+static void test_job_counts(void **state)
+{
+	struct fixture *f = *state;
+	int64_t counts[_JOB_STATE_MAX], ids[6];
+
+	for (int i = 0; i < 6; i++)
+		ids[i] = add_job(f->s, 5, "q");
+	assert_int_equal(store_job_set_state(f->s, ids[0], JOB_RUNNING, NULL, 1), 0);
+	assert_int_equal(store_job_set_state(f->s, ids[1], JOB_RUNNING, NULL, 1), 0);
+	assert_int_equal(store_job_set_state(f->s, ids[1], JOB_DONE, NULL, 2), 0);
+	assert_int_equal(store_job_set_state(f->s, ids[2], JOB_CANCELLED, NULL, 2), 0);
+	assert_int_equal(store_job_count(f->s, counts), 0);
+	assert_int_equal(counts[JOB_QUEUED], 3);
+	assert_int_equal(counts[JOB_RUNNING], 1);
+	assert_int_equal(counts[JOB_PAUSED], 0);
+	assert_int_equal(counts[JOB_DONE], 1);
+	assert_int_equal(counts[JOB_FAILED], 0);
+	assert_int_equal(counts[JOB_CANCELLED], 1);
 }
 
 static void test_usage(void **state)
@@ -377,6 +448,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migration_is_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_job_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_job_query_plans, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_job_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_effects_and_reports, setup, teardown),
