@@ -466,6 +466,7 @@ static int research_start(struct job_run *run, void *userdata)
 	rs->run = run;
 	rs->d = d;
 	rs->finish_at = -1;
+	json_object_set_new(opts, "owner", json_integer((json_int_t)job->owner));
 	/* The model's context shapes every prompt: decided once, so a
 	 * restart against another server replays the same prompts. */
 	if (!json_object_get(opts, "context")) {

@@ -110,6 +110,7 @@ struct planner {
 	/* options */
 	int64_t max_tokens, max_time_ms, max_fetches;
 	int depth, breadth, context;
+	int64_t owner;		/* the job's user: whose local documents it searches */
 	char *language;		/* NULL: the brief decides */
 	json_t *backends;	/* NULL: every configured one */
 

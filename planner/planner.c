@@ -43,6 +43,7 @@ int planner_new(int64_t job_id, const char *question, const json_t *options,
 	p->depth = (int)opt_int(options, "max_depth", 3, 1, PL_MAX_ROUNDS);
 	p->breadth = (int)opt_int(options, "max_breadth", 5, 1, 8);
 	p->context = (int)opt_int(options, "context", 8192, PL_MIN_CONTEXT, PL_MAX_CONTEXT);
+	p->owner = opt_int(options, "owner", 0, 0, INT32_MAX);
 	if (json_get_string(options, "language", &s) == 0 && pl_language_ok(s))
 		p->language = xstrdup(s);
 	if (json_is_array(json_object_get(options, "backends")))
@@ -251,7 +252,9 @@ static void build_search(struct planner *p)
 
 		if (p->qr[i].searched)
 			continue;
-		rq = json_pack("{s:s, s:i}", "q", p->qr[i].text, "max_results", 8);
+		/* The owner names whose local documents the search may see. */
+		rq = json_pack("{s:s, s:i, s:I}", "q", p->qr[i].text, "max_results", 8,
+		    "owner", (json_int_t)p->owner);
 		if (p->backends)
 			json_object_set(rq, "backends", p->backends);
 		add_req(p, "web.search", rq, PL_SEARCH, (int)i, 0, 0);

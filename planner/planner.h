@@ -27,7 +27,8 @@ struct planner_env {
 
 /* The job: its question and options as stored at submit ("max_tokens",
  * "max_time" (s), "max_fetches", "max_depth", "max_breadth", "context"
- * (tokens per model slot), "language", "backends"). */
+ * (tokens per model slot), "language", "backends"; and "owner", the uid
+ * of the job's user, which the runner adds). */
 int planner_new(int64_t job_id, const char *question, const json_t *options,
     const struct planner_env *env, struct planner **ret);
 struct planner *planner_free(struct planner *p);
