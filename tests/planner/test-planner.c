@@ -843,7 +843,9 @@ static void test_stop_fetches(void **state)
 	w->options = "{'max_fetches':2,'max_depth':6}";
 	world_run(w, BEE_QUESTION);
 	assert_int_equal(count(w, "web.fetch", NULL), 2);
-	/* No round can fetch any more: research ends there and says why. */
+	/* No round can fetch any more: research ends there and says why,
+	 * without searching for pages it could not fetch. */
+	assert_int_equal(count(w, "web.search", NULL), 2);
 	expect_in(planner_report(w->p), "- Research ended because the fetch budget (max_fetches) ran "
 	    "out, after 1 round.\n");
 	expect_in(planner_report(w->p), "; 2 of 2 fetches;");
