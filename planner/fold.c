@@ -207,8 +207,13 @@ static void apply_text(struct planner *p, int si, int r, const json_t *res)
 		source_fail(s, "its extracted text is missing");
 		return;
 	}
-	if (len > PL_MAX_TEXT)
+	if (len > PL_MAX_TEXT) {
+		/* Cut on a character boundary: text cut inside a UTF-8
+		 * sequence is not valid, and no quote would be found in it. */
 		len = PL_MAX_TEXT;
+		while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
+			len--;
+	}
 	s->text = text;
 	s->len = len;
 	s->text_hash = xstrdup(th);

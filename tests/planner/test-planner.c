@@ -1031,6 +1031,57 @@ static void test_context_always(void **state)
 	world_free(w);
 }
 
+/* ---- a source past the planner's text cap ---------------------------- */
+
+#define BIG_CAP (4u * 1024 * 1024)	/* the bytes of a source the planner reads */
+#define BIG_LINE "Opening: the archive holds forty thousand letters written by the founders.\n"
+
+static void test_big_text_cut(void **state)
+{
+	struct world *w = world_new();
+	size_t n = BIG_CAP + 64, k;
+	char *text = malloc(n + 1);
+	struct page pages[1];
+	static const struct hits hits[] = { { "archive letters", { "https://archive.example/big" } } };
+	static const struct read_script reads[] = {
+		{ "Archive", NULL, "The archive holds 40000 letters.",
+		  "the archive holds forty thousand letters written by the founders" },
+	};
+
+	/* One short passage, then filler whose cap falls inside a two-byte
+	 * character (U+00E9 at bytes BIG_CAP - 1 and BIG_CAP): what is read
+	 * must still be valid text, so the quote is found. */
+	assert_non_null(text);
+	k = strlen(BIG_LINE);
+	memcpy(text, BIG_LINE, k);
+	for (; k < BIG_CAP - 1; k++)
+		text[k] = k % 2 ? ' ' : 'a';
+	text[k++] = '\xc3';
+	text[k++] = '\xa9';
+	while (k < n)
+		text[k++] = 'b';
+	text[n] = '\0';
+	pages[0] = (struct page){ .url = "https://archive.example/big", .title = "Archive",
+	    .hash = "9999999999999999999999999999999999999999999999999999999999999999",
+	    .text_hash = "7f06", .text = text, .fetched = DAY_A, .lines = 1 };
+	w->pages = pages;
+	w->npages = 1;
+	w->hits = hits;
+	w->nhits = 1;
+	w->reads = reads;
+	w->nreads = 1;
+	w->plan = "{'subquestions':[{'question':'How many letters are kept?','queries':['archive letters']}]}";
+	w->outline = "{'title':'Letters','short_answer':[{'text':'The archive keeps 40000 letters.','cites':[1]}],"
+	    "'sections':[{'heading':'All','findings':[1]}]}";
+	w->writes = gen_writes;
+	w->nwrites = 1;
+	world_run(w, "How many letters does the archive hold?");
+	expect_in(planner_report(w->p), "- Findings: 1 kept, 0 rejected (quote not found in the "
+	    "source: 0; too short: 0; other: 0).\n");
+	world_free(w);
+	free(text);
+}
+
 /* ---- no answer and finishing early ---------------------------------- */
 
 static void test_no_finding(void **state)
@@ -1093,6 +1144,7 @@ int main(void)
 		cmocka_unit_test(test_stop_forever),
 		cmocka_unit_test(test_context_retry),
 		cmocka_unit_test(test_context_always),
+		cmocka_unit_test(test_big_text_cut),
 		cmocka_unit_test(test_no_finding),
 		cmocka_unit_test(test_finish_now),
 	};
