@@ -2,6 +2,7 @@
  * each step's answer adds (sub-questions, sources, findings, sections),
  * with code's own fallback wherever a model answer is missing. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,9 +379,14 @@ static size_t take_sentences(const json_t *list, struct pl_sentence *out, size_t
 		if (json_get_string(v, "text", &text) < 0 || text[0] == '\0')
 			continue;
 		out[n] = (struct pl_sentence){ .text = pl_strdup_capped(text, PL_MAX_STR) };
-		json_array_foreach(cites, k, c)
+		json_array_foreach(cites, k, c) {
+			json_int_t id = json_integer_value(c);
+
+			/* An id past int is no finding: -1 keeps it unknown
+			 * instead of wrapping onto a real one. */
 			if (json_is_integer(c) && out[n].ncites < 8)
-				out[n].cites[out[n].ncites++] = (int)json_integer_value(c);
+				out[n].cites[out[n].ncites++] = id > 0 && id <= INT_MAX ? (int)id : -1;
+		}
 		n++;
 	}
 	return n;

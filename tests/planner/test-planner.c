@@ -65,6 +65,8 @@ struct world {
 	json_t *(*reflect)(struct world *w, int n);
 	/* Optional: the whole result of the n-th read (an error included). */
 	json_t *(*read)(struct world *w, int n, const char *prompt);
+	/* Optional: any result, before the script (NULL: the script answers). */
+	json_t *(*raw)(struct world *w, const char *kind, const char *schema, const json_t *request);
 	int64_t read_tokens;	/* prompt tokens a read reports; 0: 100 */
 	const char *finish_after;	/* schema of the batch after which the user finishes */
 	const char *options;
@@ -221,6 +223,15 @@ static json_t *answer(struct world *w, const struct planner_req *rq)
 	c->batch = w->batches;
 	snprintf(c->kind, sizeof(c->kind), "%s", rq->kind);
 
+	if (strcmp(rq->kind, "llm.chat") == 0)
+		snprintf(c->schema, sizeof(c->schema), "%s",
+		    json_string_value(json_object_get(rq->request, "schema_name")));
+	if (w->raw) {
+		json_t *res = w->raw(w, rq->kind, c->schema, rq->request);
+
+		if (res)
+			return res;
+	}
 	if (strcmp(rq->kind, "clock.now") == 0) {
 		json_t *res = json_pack("{s:I}", "ms", (json_int_t)w->clock);
 
@@ -358,13 +369,15 @@ static struct world *world_new(void)
 
 static void expect_in(const char *report, const char *want)
 {
+	if (report == NULL)
+		report = "(no report)";
 	if (strstr(report, want) == NULL)
 		fail_msg("report lacks:\n%s\n---- report ----\n%s", want, report);
 }
 
 static void expect_not_in(const char *report, const char *bad)
 {
-	if (strstr(report, bad) != NULL)
+	if (report != NULL && strstr(report, bad) != NULL)
 		fail_msg("report has:\n%s\n---- report ----\n%s", bad, report);
 }
 
@@ -1031,6 +1044,71 @@ static void test_context_always(void **state)
 	world_free(w);
 }
 
+/* ---- bad input from the model and the tools --------------------------- */
+
+/* Wrong types, out-of-range ids and passages, oversized lists: the job
+ * still ends with a report built from the one good finding. */
+static json_t *raw_garbage(struct world *w, const char *kind, const char *schema,
+    const json_t *request)
+{
+	if (strcmp(kind, "web.search") == 0)
+		return jl("{'results':[{'url':5},'x',{'title':'no url'},"
+		    "{'url':'https://facts.example/0','title':3,'snippet':[]}]}");
+	if (strcmp(kind, "doc.text") == 0)
+		return jl("{'text_hash':'t0','title':7,'passages':[[-1,5],[5,2],[0,99999999],"
+		    "['a','b'],[3],'x',[0,10],[0,86]]}");
+	if (strcmp(schema, "brief") == 0)
+		return llm_ok(jl("{'scope':5,'key_terms':'x','language':'english!!'}"), 100);
+	if (strcmp(schema, "plan") == 0)
+		return llm_ok(jl("{'subquestions':[{'question':7},'str',"
+		    "{'question':'Q zero','queries':[1,'','!!!',null,'query 0']}]}"), 100);
+	if (strcmp(schema, "read") == 0)
+		return llm_ok(jl("{'findings':[{'passage':-4,'claim':'Quantity 0 was measured.',"
+		    "'quote':'the measured value of quantity 0 was confirmed by three separate teams'},"
+		    "{'passage':'x','claim':5,'quote':'q'},'str',{'claim':'c','quote':12},"
+		    "{'claim':'','quote':''}]}"), 100);
+	if (strcmp(schema, "reflect") == 0)
+		return llm_ok(jl("{'states':[{'id':'Q0'},{'id':'Q99','state':'missing'},"
+		    "{'id':'Qx','state':'answered'},{'id':'Q1','state':'bogus'},5],'new':'not a list'}"),
+		    100);
+	if (strcmp(schema, "outline") == 0)
+		return llm_ok(jl("{'title':5,'short_answer':[{'text':5},"
+		    "{'text':'It was measured.','cites':['1',1,1.5,null]},"
+		    "{'text':'Bad cite.','cites':[-5,1]},{'text':'Wrapped cite.','cites':[4294967297]}],"
+		    "'sections':[{'heading':1},{'heading':'H','findings':[1,'2',-1,1,1,77]}]}"), 100);
+	if (strcmp(schema, "write") == 0)
+		return llm_ok(jl("{'sentences':[{'text':'','cites':[1]},{'cites':[1]},"
+		    "{'text':'The value was confirmed three times.','cites':[1,1,1,1,1,1,1,1,1,1]}]}"),
+		    100);
+	return NULL;
+}
+
+static void test_garbage(void **state)
+{
+	struct world *w = world_new();
+	struct gen *g = gen_new(w, 1);
+	const char *r;
+
+	w->raw = raw_garbage;
+	world_run(w, "What was measured?");
+	r = planner_report(w->p);
+	/* The empty quote is no text to find. */
+	expect_in(r, "- Findings: 1 kept, 1 rejected (quote not found in the source: 0; too short: "
+	    "0; other: 1).\n");
+	/* The one legal cite survives the junk around it; ten cites of one
+	 * source give one [1]. -5 and 2^32 + 1 are no finding of this job. */
+	expect_in(r, "# What was measured?\n");
+	expect_in(r, "## Short answer\n\nIt was measured [1].\n\n");
+	expect_in(r, "## H\n\nThe value was confirmed three times [1].\n\n");
+	expect_in(r, "; sentences kept 2 of 4 (removed: 2 citing unknown findings, 0 citing nothing, "
+	    "0 with a URL).\n");
+	expect_not_in(r, "Wrapped cite");
+	/* No title from the search or the text: the URL stands in. */
+	expect_in(r, "\n[1] https://facts.example/0. facts.example. <https://facts.example/0>.");
+	world_free(w);
+	free(g);
+}
+
 /* ---- a source past the planner's text cap ---------------------------- */
 
 #define BIG_CAP (4u * 1024 * 1024)	/* the bytes of a source the planner reads */
@@ -1144,6 +1222,7 @@ int main(void)
 		cmocka_unit_test(test_stop_forever),
 		cmocka_unit_test(test_context_retry),
 		cmocka_unit_test(test_context_always),
+		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_big_text_cut),
 		cmocka_unit_test(test_no_finding),
 		cmocka_unit_test(test_finish_now),
