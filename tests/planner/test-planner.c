@@ -627,7 +627,9 @@ static const struct write_script q_writes[] = {
 	  "{'text':'Water is shared the same way.','cites':[2]},"
 	  "{'text':'Bees are insects.','cites':[99]},"
 	  "{'text':'Everyone knows this.','cites':[]},"
-	  "{'text':'Read more at https://bees.example/more today.','cites':[1]}]}" },
+	  "{'text':'Read more at https://bees.example/more today.','cites':[1]},"
+	  "{'text':'A mirror is at ftp://files.example/bees.txt for all.','cites':[1]},"
+	  "{'text':'See [the notes](javascript:alert(1)) first.','cites':[1]}]}" },
 };
 
 static struct world *q_world(void)
@@ -684,15 +686,18 @@ static void test_verify(void **state)
 	r = planner_report(w->p);
 	/* Kept: the short answer and the first sentence, one citation each.
 	 * Removed: F2 (rejected) and F99 (never existed) as unknown, the one
-	 * citing nothing, the one with a URL. */
+	 * citing nothing, the three with a URL or a link (http, ftp, a
+	 * Markdown link). */
 	expect_in(r, "## Short answer\n\nBees dance to share where food is [1].\n\n");
 	expect_in(r, "## Dance\n\nThe colony relies on a dance [1].\n\n## Method and limits");
-	expect_in(r, "- Citations verified: 2/2; sentences kept 2 of 6 (removed: 2 citing unknown "
-	    "findings, 1 citing nothing, 1 with a URL).\n");
+	expect_in(r, "- Citations verified: 2/2; sentences kept 2 of 8 (removed: 2 citing unknown "
+	    "findings, 1 citing nothing, 3 with a URL).\n");
 	expect_not_in(r, "Water is shared");
 	expect_not_in(r, "Bees are insects");
 	expect_not_in(r, "Everyone knows");
 	expect_not_in(r, "bees.example/more");
+	expect_not_in(r, "ftp:");
+	expect_not_in(r, "javascript:");
 	expect_in(r, "\n[1] Dance language. dance.example. <https://dance.example/q>. Accessed "
 	    "2024-01-01. Snapshot fedcba987654.\n");
 	world_free(w);
