@@ -1210,9 +1210,41 @@ static void test_finish_now(void **state)
 	world_free(w);
 }
 
+/* The runner's side of the contract: a batch not folded yet is handed out
+ * again as it was; a slot past the batch and a job without a question
+ * are refused. */
+static void test_api(void **state)
+{
+	struct planner_env env = { .text_get = world_text_get };
+	struct planner *p = NULL;
+	const struct planner_req *a, *b;
+	size_t na, nb;
+	char *ja, *jb;
+
+	assert_int_equal(planner_new(1, "", NULL, &env, &p), -EINVAL);
+	assert_int_equal(planner_new(1, NULL, NULL, &env, &p), -EINVAL);
+	assert_int_equal(planner_new(1, "q", NULL, &(struct planner_env){ 0 }, &p), -EINVAL);
+	assert_null(p);
+	assert_int_equal(planner_new(1, "Why?", NULL, &env, &p), 0);
+	assert_int_equal(planner_next(p, &a, &na), 0);
+	assert_int_equal(na, 1);
+	assert_string_equal(a[0].kind, "clock.now");
+	ja = json_dumps(a[0].request, JSON_SORT_KEYS);
+	assert_int_equal(planner_next(p, &b, &nb), 0);
+	assert_int_equal(nb, 1);
+	jb = json_dumps(b[0].request, JSON_SORT_KEYS);
+	assert_string_equal(ja, jb);
+	assert_int_equal(planner_apply(p, 1, 0, NULL), -EINVAL);
+	free(ja);
+	free(jb);
+	planner_free(p);
+	assert_null(planner_free(NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_api),
 		cmocka_unit_test(test_query_norm),
 		cmocka_unit_test(test_dedupe),
 		cmocka_unit_test(test_citations),
