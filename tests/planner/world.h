@@ -81,7 +81,7 @@ struct gen {
 	struct page pages[24];
 	struct hits hits[24];
 	struct read_script reads[24];
-	char text[24][160], url[24][64], title[24][32], hash[24][72], th[24][16];
+	char text[24][160], url[24][64], title[24][32], hash[24][72], th[24][24];
 	char quote[24][128], claim[24][64], q[24][32];
 };
 
