@@ -2,6 +2,7 @@
  * each step's answer adds (sub-questions, sources, findings, sections),
  * with code's own fallback wherever a model answer is missing. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,8 +208,13 @@ static void apply_text(struct planner *p, int si, int r, const json_t *res)
 		source_fail(s, "its extracted text is missing");
 		return;
 	}
-	if (len > PL_MAX_TEXT)
+	if (len > PL_MAX_TEXT) {
+		/* Cut on a character boundary: text cut inside a UTF-8
+		 * sequence is not valid, and no quote would be found in it. */
 		len = PL_MAX_TEXT;
+		while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
+			len--;
+	}
 	s->text = text;
 	s->len = len;
 	s->text_hash = xstrdup(th);
@@ -373,9 +379,14 @@ static size_t take_sentences(const json_t *list, struct pl_sentence *out, size_t
 		if (json_get_string(v, "text", &text) < 0 || text[0] == '\0')
 			continue;
 		out[n] = (struct pl_sentence){ .text = pl_strdup_capped(text, PL_MAX_STR) };
-		json_array_foreach(cites, k, c)
+		json_array_foreach(cites, k, c) {
+			json_int_t id = json_integer_value(c);
+
+			/* An id past int is no finding: -1 keeps it unknown
+			 * instead of wrapping onto a real one. */
 			if (json_is_integer(c) && out[n].ncites < 8)
-				out[n].cites[out[n].ncites++] = (int)json_integer_value(c);
+				out[n].cites[out[n].ncites++] = id > 0 && id <= INT_MAX ? (int)id : -1;
+		}
 		n++;
 	}
 	return n;

@@ -449,6 +449,12 @@ static bool should_stop(struct planner *p)
 
 	if (budget_low(p))
 		return true;
+	/* Not in budget_low: the round that spent the last fetch still reads
+	 * what it fetched. A next round could fetch nothing new. */
+	if (p->fetches >= p->max_fetches) {
+		p->ended_by = "the fetch budget (max_fetches) ran out";
+		return true;
+	}
 	if (p->round + 1 >= p->depth) {
 		p->ended_by = "the depth budget (max_depth) was reached";
 		return true;

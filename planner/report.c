@@ -76,9 +76,11 @@ static bool cite_known(const struct planner *p, int id, const int *only, size_t 
 	return in;
 }
 
+/* Any scheme with "//" (ftp, file, ...) and any Markdown link target: a
+ * link written by the model would bypass the checked citations. */
 static bool has_url(const char *s)
 {
-	return strstr(s, "http://") || strstr(s, "https://") || strstr(s, "www.") || strstr(s, "file://");
+	return strstr(s, "://") || strstr(s, "www.") || strstr(s, "](");
 }
 
 /* Keep a sentence only when it cites, and cites only verified findings
