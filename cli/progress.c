@@ -210,7 +210,7 @@ int cli_progress_format(const struct cli_progress *p, int64_t elapsed_s, bool co
 {
 	char tok[32], max[32], el[32], left[40] = "", d[32];
 	double speed = cli_progress_speed(p);
-	int64_t l = elapsed_s >= 0 ? cli_progress_left(p, elapsed_s) : -1;
+	int64_t l = elapsed_s >= 0 && !p->ended ? cli_progress_left(p, elapsed_s) : -1;
 	int r;
 
 	if (!p->have)

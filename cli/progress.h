@@ -18,6 +18,7 @@ struct cli_progress {
 	/* From the job: its budgets and its usage (0 when unknown). */
 	int64_t max_depth, max_time;
 	int64_t completion_tokens, llm_ms;
+	bool ended;		/* the job has ended: nothing is left to estimate */
 };
 
 /* Take a "progress" event's data; -EINVAL (p untouched) when it is not one. */

@@ -93,6 +93,7 @@ struct cli_watch {
 	int64_t job_id;
 	char state[32];
 	int64_t start_ms;	/* when the job started, or was created; 0 if unknown */
+	int64_t end_ms;		/* when it finished; 0 while it runs */
 	int64_t events;		/* highest seq seen */
 	struct buf last;	/* the last event, described */
 	struct buf line;	/* scratch for the live line */
@@ -135,6 +136,8 @@ static void cli_watch_take_job(struct cli *cli, struct cli_watch *w, const json_
 		w->events = cli_job_int(job, "events");
 	if (cli_parse_time(cli_job_str(job, "started"), &w->start_ms) < 0)
 		(void)cli_parse_time(cli_job_str(job, "created"), &w->start_ms);
+	if (cli_parse_time(cli_job_str(job, "finished"), &w->end_ms) < 0)
+		w->end_ms = 0;
 	cli_progress_job(&w->progress, job);
 	/* A running job's wait is known from its events, not its status. */
 	if (waiting != NULL || strcmp(w->state, "running") != 0)
@@ -181,7 +184,8 @@ static int64_t cli_watch_elapsed(const struct cli_watch *w, int64_t now_ms)
 
 static void cli_watch_draw(struct cli *cli, struct cli_watch *w)
 {
-	int64_t elapsed = cli_watch_elapsed(w, time_now_ms());
+	/* A finished job's clock stopped when it did. */
+	int64_t elapsed = cli_watch_elapsed(w, w->end_ms > 0 ? w->end_ms : time_now_ms());
 	char el[32] = "-";
 
 	if (elapsed >= 0)
@@ -193,7 +197,11 @@ static void cli_watch_draw(struct cli *cli, struct cli_watch *w)
 	else if (w->progress.have) {
 		cli_progress_bar(cli_progress_fraction(&w->progress, elapsed), 20, &w->line);
 		buf_puts(&w->line, "  ");
+		/* Now, not as of an event: a job that ended has nothing left. A
+		 * plain line keeps the estimate as of its event. */
+		w->progress.ended = w->end_ms > 0;
 		cli_progress_format(&w->progress, elapsed, true, &w->line);
+		w->progress.ended = false;
 	} else
 		buf_printf(&w->line, "%s  %lld events  %s", el, (long long)w->events,
 		    w->last.data ? w->last.data : "");
@@ -226,11 +234,9 @@ static void cli_watch_event(struct cli *cli, struct cli_watch *w, const json_t *
 	    cli_progress_update(&w->progress, data) == 0) {
 		/* The runner went on: whatever it waited for came. */
 		cli_watch_set_waiting(cli, w, NULL);
-		if (cli->live)
-			cli_watch_poll(cli, w);
-		else {
-			/* A plain line needs the speed now, not in 5 s. */
-			cli_watch_poll(cli, w);
+		cli_watch_poll(cli, w);
+		/* Unless the live line shows it alone: the figures in words. */
+		if (!cli->live || !cli->tty) {
 			buf_puts(&w->last, "progress  ");
 			if (cli_parse_time(time, &at_ms) < 0)
 				at_ms = time_now_ms();

@@ -141,6 +141,13 @@ static void test_speed_and_lines(void **state)
 	assert_int_equal(cli_progress_format(&p, 120, true, &b), 0);
 	assert_string_equal(b.data, "read r2/3  q 3 open 2 done  src 14  find 22 ok 3 rej"
 	    "  tok 45.1k/2.00M  25.0 tok/s  2m00s  ~4m00s left");
+	/* A job that has ended: no estimate. */
+	p.ended = true;
+	buf_reset(&b);
+	assert_int_equal(cli_progress_format(&p, 120, true, &b), 0);
+	assert_string_equal(b.data, "read r2/3  q 3 open 2 done  src 14  find 22 ok 3 rej"
+	    "  tok 45.1k/2.00M  25.0 tok/s  2m00s");
+	p.ended = false;
 	/* No start known, no usage: those parts are left out, not made up. */
 	p.completion_tokens = p.llm_ms = 0;
 	buf_reset(&b);
