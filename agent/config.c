@@ -143,7 +143,7 @@ struct config *config_new(void)
 	c->budget_max_depth = 3;
 	c->budget_max_breadth = 5;
 
-	c->sandbox_helper = xstrdup(RESEARCHD_LIBEXECDIR "/researchd-sandbox");
+	c->sandbox_helper = paths_sandbox_helper();
 	c->sandbox_cpu_time = 10;
 	c->sandbox_memory = 512LL * 1024 * 1024;
 	c->sandbox_max_procs = 32;

@@ -35,8 +35,11 @@ json_t *ops_time(int64_t ms)
 	return json_string(s);
 }
 
-static json_t *ops_job_json(const struct store_job *j)
+/* A job as the protocol shows it. A queued job whose kind cannot start now
+ * says why in "waiting". */
+static json_t *ops_job_json(struct daemon *d, const struct store_job *j)
 {
+	const char *waiting = j->state == JOB_QUEUED ? jobs_waiting_for(d->jobs, j->kind) : NULL;
 	json_t *o = json_object();
 
 	json_object_set_new(o, "id", json_integer(j->id));
@@ -52,6 +55,8 @@ static json_t *ops_job_json(const struct store_job *j)
 	json_object_set(o, "options", j->options);
 	json_object_set(o, "usage", j->usage);
 	json_object_set_new(o, "events", json_integer(j->events));
+	if (waiting != NULL)
+		json_object_set_new(o, "waiting", json_string(waiting));
 	return o;
 }
 
@@ -89,7 +94,7 @@ static void ops_send_job(struct client *c, struct protocol_request *req, struct 
 {
 	json_t *m = protocol_reply_new(req->id);
 
-	json_object_set_new(m, "job", ops_job_json(j));
+	json_object_set_new(m, "job", ops_job_json(client_daemon(c), j));
 	client_send(c, m);
 	json_decref(m);
 	store_job_free(j);
@@ -164,7 +169,7 @@ static int ops_list_one(const struct store_job *j, void *userdata)
 	json_t *m = protocol_reply_new(l->id);
 	bool ok;
 
-	json_object_set_new(m, "job", ops_job_json(j));
+	json_object_set_new(m, "job", ops_job_json(client_daemon(l->c), j));
 	ok = client_send(l->c, m);
 	json_decref(m);
 	l->count++;
@@ -268,6 +273,38 @@ static void op_resume(struct client *c, struct protocol_request *req)
 	ops_change(c, req, jobs_resume, "resumed");
 }
 
+/* Unlike cancel, the job keeps what it has: it stops researching and
+ * writes its report. Kinds without a write-up cannot be finished. */
+static void op_finish(struct client *c, struct protocol_request *req)
+{
+	struct daemon *d = client_daemon(c);
+	struct store_job *j = ops_job_get(c, req);
+	int r;
+
+	if (j == NULL)
+		return;
+	r = jobs_finish(d->jobs, j->id);
+	if (r == -EBUSY)
+		client_send_error(c, req->id, PROTO_E_BAD_STATE, "job %lld is %s; only a queued, "
+		    "running or paused job can be finished", (long long)j->id,
+		    job_state_to_string(j->state));
+	else if (r == -ENOTSUP)
+		client_send_error(c, req->id, PROTO_E_BAD_REQUEST, "job %lld is a %s job, which has "
+		    "no report to write early; cancel it instead", (long long)j->id, j->kind);
+	else if (r == -ENOENT)
+		client_send_error(c, req->id, PROTO_E_NOT_FOUND, "no job %lld", (long long)j->id);
+	else if (r < 0) {
+		log_error_errno(r, "job %lld: finish: %s", (long long)j->id, store_errmsg(d->store));
+		client_send_error(c, req->id, PROTO_E_INTERNAL, "job %lld could not be finished",
+		    (long long)j->id);
+	} else {
+		log_info("job %lld asked to finish by uid %u", (long long)j->id,
+		    (unsigned)client_uid(c));
+		ops_reply_job(c, req, j->id);
+	}
+	store_job_free(j);
+}
+
 /* A watch in progress: the client is busy until its end marker. */
 struct ops_watch {
 	struct client *c;
@@ -352,7 +389,7 @@ static void ops_watch_pump(struct ops_watch *w)
 	if (job_state_is_final(j->state) || !w->follow) {
 		m = protocol_reply_new(w->id);
 		json_object_set_new(m, "end", json_true());
-		json_object_set_new(m, "job", ops_job_json(j));
+		json_object_set_new(m, "job", ops_job_json(d, j));
 		client_set_op(c, NULL, NULL);
 		client_send(c, m);
 		json_decref(m);
@@ -477,6 +514,7 @@ static const op_fn ops_handlers[_OP_MAX] = {
 	[OP_CANCEL] = op_cancel,
 	[OP_PAUSE] = op_pause,
 	[OP_RESUME] = op_resume,
+	[OP_FINISH] = op_finish,
 	[OP_WATCH] = op_watch,
 	[OP_REPORT] = op_report,
 	[OP_STATS] = op_stats,

@@ -1,5 +1,5 @@
 /* research's job commands: submit (and the bare QUESTION), list, status,
- * watch, report, cancel, pause and resume. */
+ * watch, report, cancel, pause, resume and finish. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,11 +11,66 @@
 #include "str.h"
 #include "xmalloc.h"
 
-/* Options and operands of submit, also used by the bare "research QUESTION". */
-static int cli_parse_submit(struct cli *cli, int argc, char **argv, json_t **ret)
+/* The limits researchd puts on a job's options (agent/job.c jobs_options,
+ * agent/research.c research_check), checked here too so that a bad value is
+ * refused before anything is sent. */
+#define SUBMIT_MAX_TIME (30LL * 86400)
+#define SUBMIT_MAX_TOKENS 1000000000000LL
+#define SUBMIT_MAX_FETCHES 1000000
+#define SUBMIT_MAX_DEPTH 10
+#define SUBMIT_MAX_BREADTH 50
+#define SUBMIT_MIN_CONTEXT 2048
+#define SUBMIT_MAX_CONTEXT 131072
+#define SUBMIT_MAX_BACKENDS 8
+#define SUBMIT_MAX_NAME 32
+
+/* "en", "pt-BR", "zh-Hant": letters, then letters, digits and hyphens. */
+static bool cli_language_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 2 && n <= 12 && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", s[0]) &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") == n &&
+	    s[n - 1] != '-';
+}
+
+/* "searxng,wikipedia" as ["searxng","wikipedia"]; NULL with a usage error. */
+static json_t *cli_parse_backends(struct cli *cli, const char *s, int *ret_r)
+{
+	_cleanup_json_ json_t *list = json_array();
+	const char *p = s;
+
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		char name[SUBMIT_MAX_NAME + 1];
+
+		if (n == 0 || n > SUBMIT_MAX_NAME ||
+		    strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_-") < n) {
+			*ret_r = cli_usage_error(cli, "--backends: '%s' is not a comma-separated list of "
+			    "backend names (lowercase letters, digits, - and _, up to %d each)",
+			    cli_arg(cli, s), SUBMIT_MAX_NAME);
+			return NULL;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		if (json_array_size(list) >= SUBMIT_MAX_BACKENDS) {
+			*ret_r = cli_usage_error(cli, "--backends: more than %d backends", SUBMIT_MAX_BACKENDS);
+			return NULL;
+		}
+		json_array_append_new(list, json_string(name));
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	return json_incref(list);
+}
+
+/* Options and operands of submit, also used by the bare "research QUESTION".
+ * *ret_wait gets --wait. */
+static int cli_parse_submit(struct cli *cli, int argc, char **argv, bool *ret_wait, json_t **ret)
 {
 	enum { OPT_KIND = 256, OPT_MAX_TIME, OPT_MAX_TOKENS, OPT_MAX_FETCHES, OPT_DEPTH,
-		OPT_BREADTH, OPT_OPTIONS };
+		OPT_BREADTH, OPT_OPTIONS, OPT_CONTEXT, OPT_LANGUAGE, OPT_BACKENDS, OPT_WAIT };
 	static const struct option longopts[] = {
 		{ "kind", required_argument, NULL, OPT_KIND },
 		{ "max-time", required_argument, NULL, OPT_MAX_TIME },
@@ -24,11 +79,24 @@ static int cli_parse_submit(struct cli *cli, int argc, char **argv, json_t **ret
 		{ "depth", required_argument, NULL, OPT_DEPTH },
 		{ "breadth", required_argument, NULL, OPT_BREADTH },
 		{ "options", required_argument, NULL, OPT_OPTIONS },
+		{ "context", required_argument, NULL, OPT_CONTEXT },
+		{ "language", required_argument, NULL, OPT_LANGUAGE },
+		{ "backends", required_argument, NULL, OPT_BACKENDS },
+		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ 0 },
 	};
+	/* Each integer option: its key in the job's options and its range. */
+	static const struct { int opt; const char *key; int64_t min, max; } ints[] = {
+		{ OPT_MAX_TOKENS, "max_tokens", 1, SUBMIT_MAX_TOKENS },
+		{ OPT_MAX_FETCHES, "max_fetches", 0, SUBMIT_MAX_FETCHES },
+		{ OPT_DEPTH, "max_depth", 1, SUBMIT_MAX_DEPTH },
+		{ OPT_BREADTH, "max_breadth", 1, SUBMIT_MAX_BREADTH },
+		{ OPT_CONTEXT, "context", SUBMIT_MIN_CONTEXT, SUBMIT_MAX_CONTEXT },
+	};
 	_cleanup_json_ json_t *options = json_object(), *flags = json_object(), *req = NULL;
-	const char *kind = NULL, *key;
+	const char *kind = NULL;
 	struct buf question;
+	bool wait = false;
 	int64_t v;
 	int c, r = EXIT_OK;
 
@@ -40,6 +108,9 @@ static int cli_parse_submit(struct cli *cli, int argc, char **argv, json_t **ret
 		switch (c) {
 		case OPT_KIND:
 			kind = optarg;
+			continue;
+		case OPT_WAIT:
+			wait = true;
 			continue;
 		case OPT_OPTIONS:
 			raw = json_loads(optarg, 0, &jerr);
@@ -53,23 +124,41 @@ static int cli_parse_submit(struct cli *cli, int argc, char **argv, json_t **ret
 			json_decref(raw);
 			continue;
 		case OPT_MAX_TIME:
-			if (str_to_seconds(optarg, INT64_MAX, &v) < 0 || v < 1) {
-				r = cli_usage_error(cli, "--max-time: '%s' is not a duration "
-				    "(seconds, or with s, m, h, d)", cli_arg(cli, optarg));
+			if (str_to_seconds(optarg, SUBMIT_MAX_TIME, &v) < 0 || v < 1) {
+				r = cli_usage_error(cli, "--max-time: '%s' is not a duration from 1s to 30d "
+				    "(seconds, or a number with s, m, h or d: 90s, 20m, 3h)", cli_arg(cli, optarg));
 				goto done;
 			}
 			json_object_set_new(flags, "max_time", json_integer(v));
+			continue;
+		case OPT_LANGUAGE:
+			if (!cli_language_ok(optarg)) {
+				r = cli_usage_error(cli, "--language: '%s' is not a language code "
+				    "such as en, de or pt-BR", cli_arg(cli, optarg));
+				goto done;
+			}
+			json_object_set_new(flags, "language", json_string(optarg));
+			continue;
+		case OPT_BACKENDS:
+			raw = cli_parse_backends(cli, optarg, &r);
+			if (raw == NULL)
+				goto done;
+			json_object_set_new(flags, "backends", raw);
 			continue;
 		case OPT_MAX_TOKENS:
 		case OPT_MAX_FETCHES:
 		case OPT_DEPTH:
 		case OPT_BREADTH:
-			key = c == OPT_MAX_TOKENS ? "max_tokens" : c == OPT_MAX_FETCHES ? "max_fetches"
-			    : c == OPT_DEPTH ? "max_depth" : "max_breadth";
-			r = cli_parse_int(cli, longopts[c - OPT_KIND].name, optarg, 1, INT64_MAX, &v);
-			if (r != EXIT_OK)
-				goto done;
-			json_object_set_new(flags, key, json_integer(v));
+		case OPT_CONTEXT:
+			for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+				if (ints[i].opt != c)
+					continue;
+				r = cli_parse_int(cli, longopts[c - OPT_KIND].name, optarg, ints[i].min,
+				    ints[i].max, &v);
+				if (r != EXIT_OK)
+					goto done;
+				json_object_set_new(flags, ints[i].key, json_integer(v));
+			}
 			continue;
 		default:
 			r = EXIT_USAGE;
@@ -100,6 +189,7 @@ static int cli_parse_submit(struct cli *cli, int argc, char **argv, json_t **ret
 	}
 	if (json_object_size(options) > 0)
 		json_object_set(req, "options", options);
+	*ret_wait = wait;
 	*ret = req;
 	req = NULL;
 done:
@@ -111,18 +201,29 @@ int cli_cmd_submit(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_json_ json_t *req = NULL, *reply = NULL;
 	json_t *job = NULL;
+	bool wait = false;
+	int64_t id;
 	int r;
 
-	r = cli_parse_submit(cli, argc, argv, &req);
+	r = cli_parse_submit(cli, argc, argv, &wait, &req);
 	if (r != EXIT_OK)
 		return r;
-	r = cli_call_show(cli, req, CLI_TIMEOUT_MS, &reply);
-	if (r != EXIT_OK || reply == NULL)
+	/* With --wait and --json, the reply and the events are one stream. */
+	cli->json_lines = cli->json && wait;
+	r = cli_call(cli, req, &reply);
+	if (r != EXIT_OK)
 		return r;
-	if (json_get_object(reply, "job", &job) < 0 || cli_job_int(job, "id") <= 0)
+	if (json_get_object(reply, "job", &job) < 0 || (id = cli_job_int(job, "id")) <= 0)
 		return cli_malformed(cli);
-	printf("%lld\n", (long long)cli_job_int(job, "id"));
-	return EXIT_OK;
+	if (cli->json)
+		cli_print_json(cli, reply);
+	else
+		printf("%lld\n", (long long)id);
+	if (!wait)
+		return EXIT_OK;
+	/* The id is all a script reads from stdout; the wait shows on stderr. */
+	fflush(stdout);
+	return cli_watch(cli, id, -1, true);
 }
 
 /* "research QUESTION...": submit, then watch on the same connection. */
@@ -130,10 +231,12 @@ int cli_ask(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_json_ json_t *req = NULL, *reply = NULL;
 	json_t *job = NULL;
+	bool wait;
 	int64_t id;
 	int r;
 
-	r = cli_parse_submit(cli, argc, argv, &req);
+	/* --wait is what this form does anyway. */
+	r = cli_parse_submit(cli, argc, argv, &wait, &req);
 	if (r != EXIT_OK)
 		return r;
 	cli->json_lines = cli->json;
@@ -145,20 +248,35 @@ int cli_ask(struct cli *cli, int argc, char **argv)
 	if (cli->json)
 		cli_print_json(cli, reply);
 	fprintf(stderr, "job %lld submitted\n", (long long)id);
-	return cli_watch(cli, id, -1);
+	return cli_watch(cli, id, -1, false);
 }
 
+#define CLI_LIST_MAX_REASONS 4
+
+/* The table; a queued job that cannot start gets a '*' marker per reason
+ * after its state, each reason said once under the table. */
 static void cli_list_print(struct cli *cli, const json_t *jobs)
 {
+	const char *reasons[CLI_LIST_MAX_REASONS];
+	size_t nreasons = 0;
 	int idw = 2, statew = 5, cols;
-	char num[32];
+	char num[32], state[64];
 	json_t *job;
 	size_t i;
 
 	json_array_foreach(jobs, i, job) {
+		const char *why = cli_job_str(job, "waiting");
 		int n = snprintf(num, sizeof(num), "%lld", (long long)cli_job_int(job, "id"));
 		int m = (int)strlen(cli_esc(cli, cli_job_str(job, "state")));
+		size_t k = 0;
 
+		if (why != NULL) {
+			while (k < nreasons && strcmp(reasons[k], why) != 0)
+				k++;
+			if (k == nreasons && nreasons < CLI_LIST_MAX_REASONS)
+				reasons[nreasons++] = why;
+			m += (int)(k < nreasons ? k + 1 : 1);
+		}
 		idw = n > idw ? n : idw;
 		statew = m > statew ? m : statew;
 	}
@@ -167,12 +285,25 @@ static void cli_list_print(struct cli *cli, const json_t *jobs)
 	if (cols < 10)
 		cols = 10;
 	json_array_foreach(jobs, i, job) {
+		const char *why = cli_job_str(job, "waiting");
+		size_t k = 0, mark = 0;
+
+		if (why != NULL) {
+			while (k < nreasons && strcmp(reasons[k], why) != 0)
+				k++;
+			/* Past the reasons kept, the last marker says "and more". */
+			mark = k < nreasons ? k + 1 : nreasons;
+		}
+		snprintf(state, sizeof(state), "%s%.*s", cli_esc(cli, cli_job_str(job, "state")),
+		    (int)mark, "****");
 		printf("%*lld  ", idw, (long long)cli_job_int(job, "id"));
-		printf("%-*s  ", statew, cli_esc(cli, cli_job_str(job, "state")));
+		printf("%-*s  ", statew, state);
 		printf("%-20s  ", cli_esc(cli, cli_job_str(job, "created")));
 		cli_put_fitted(cli_esc(cli, cli_job_str(job, "question")), cols);
 		putchar('\n');
 	}
+	for (size_t k = 0; k < nreasons; k++)
+		printf("%.*s %s\n", (int)(k + 1), "****", cli_esc(cli, reasons[k]));
 }
 
 int cli_cmd_list(struct cli *cli, int argc, char **argv)
@@ -226,7 +357,8 @@ int cli_cmd_list(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* For status, cancel, pause, resume: {"op":NAME,"job":ID} and its reply. */
+/* For status, cancel, pause, resume, finish: {"op":NAME,"job":ID} and its
+ * reply. */
 static int cli_job_call(struct cli *cli, int argc, char **argv, json_t **ret_reply, json_t **ret_job)
 {
 	_cleanup_json_ json_t *req = NULL;
@@ -268,6 +400,9 @@ int cli_cmd_status(struct cli *cli, int argc, char **argv)
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		_cleanup_free_ char *text = cli_scalar(cli, json_object_get(job, keys[i]));
 		printf("%s: %s\n", keys[i], text ? text : "?");
+		/* Right under the state: why a queued job does not start. */
+		if (strcmp(keys[i], "state") == 0 && cli_job_str(job, "waiting") != NULL)
+			printf("waiting: %s\n", cli_esc(cli, cli_job_str(job, "waiting")));
 	}
 	if (json_get_object(job, "options", &obj) == 0)
 		cli_print_flat(cli, "options", obj);
@@ -294,6 +429,24 @@ int cli_cmd_job_op(struct cli *cli, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* research finish: like cancel, but the job writes its report first. */
+int cli_cmd_finish(struct cli *cli, int argc, char **argv)
+{
+	_cleanup_json_ json_t *reply = NULL;
+	json_t *job = NULL;
+	int r;
+
+	r = cli_job_call(cli, argc, argv, &reply, &job);
+	if (r != EXIT_OK)
+		return r;
+	if (cli->json)
+		cli_print_json(cli, reply);
+	else
+		printf("job %lld %s: asked to stop researching and write its report\n",
+		    (long long)cli_job_int(job, "id"), cli_esc(cli, cli_job_str(job, "state")));
+	return EXIT_OK;
+}
+
 int cli_cmd_watch(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -313,7 +466,7 @@ int cli_cmd_watch(struct cli *cli, int argc, char **argv)
 	r = cli_want_id(cli, &id);
 	if (r != EXIT_OK)
 		return r;
-	return cli_watch(cli, id, since);
+	return cli_watch(cli, id, since, false);
 }
 
 /* Write data to path through a temporary file in the same directory and a

@@ -6,22 +6,25 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buildconf.h"
+#include "paths.h"
 #include "research.h"
+#include "xmalloc.h"
 
 /* `research sandbox`: the operator's check of the sandbox on this machine,
  * run locally by the helper the daemon uses (no daemon involved). */
 int cli_cmd_sandbox(struct cli *cli, int argc, char **argv)
 {
-	const char *helper = getenv("RESEARCHD_SANDBOX");
+	const char *env = getenv("RESEARCHD_SANDBOX");
+	_cleanup_free_ char *helper = NULL;
 	char *args[256];
 	int n = 0;
 
-	if (helper == NULL || helper[0] != '/')
-		helper = RESEARCHD_LIBEXECDIR "/researchd-sandbox";
+	/* $RESEARCHD_SANDBOX wins; else the helper the daemon would find
+	 * from the same place (beside this program, or installed). */
+	helper = env != NULL && env[0] == '/' ? xstrdup(env) : paths_sandbox_helper();
 	/* Everything after the command name goes to the helper as it is:
 	 * "--check", or "[--limit NAME=N]... -- CMD ARGS...". */
-	args[n++] = (char *)helper;
+	args[n++] = helper;
 	if (argc >= 2 && strcmp(argv[1], "--check") == 0) {
 		args[n++] = "--check";
 		argv++, argc--;

@@ -70,7 +70,7 @@ static size_t cli_fit(const char *s, size_t cols, bool *ret_cut)
 }
 
 /* Print s cut to cols columns, ending in "..." when it was cut. */
-void cli_put_fitted(const char *s, int cols)
+void cli_put_fitted_to(FILE *f, const char *s, int cols)
 {
 	size_t n;
 	bool cut;
@@ -79,11 +79,16 @@ void cli_put_fitted(const char *s, int cols)
 		cols = 4;
 	n = cli_fit(s, (size_t)cols, &cut);
 	if (!cut) {
-		fputs(s, stdout);
+		fputs(s, f);
 		return;
 	}
 	n = cli_fit(s, (size_t)cols - 3, &cut);
-	printf("%.*s...", (int)n, s);
+	fprintf(f, "%.*s...", (int)n, s);
+}
+
+void cli_put_fitted(const char *s, int cols)
+{
+	cli_put_fitted_to(stdout, s, cols);
 }
 
 void cli_print_json(struct cli *cli, const json_t *msg)
@@ -179,8 +184,8 @@ void cli_clear_live(struct cli *cli)
 {
 	if (!cli->live)
 		return;
-	fputs("\r\033[K", stdout);
-	fflush(stdout);
+	fputs("\r\033[K", stderr);
+	fflush(stderr);
 	cli->live = false;
 }
 

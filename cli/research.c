@@ -44,17 +44,21 @@ static int cli_cmd_help(struct cli *cli, int argc, char **argv)
 }
 
 static const struct cli_cmd cli_cmds[] = {
-	{ "submit", "[--kind K] [--max-time SECONDS] [--max-tokens N] [--max-fetches N] "
-	    "[--depth N] [--breadth N] [--options JSON] QUESTION...",
-	    "queue a question and print its job id", cli_cmd_submit },
+	{ "submit", "[--kind K] [--max-time DURATION] [--max-tokens N] [--max-fetches N] "
+	    "[--depth N] [--breadth N] [--context N] [--language CODE] [--backends A,B] "
+	    "[--options JSON] [--wait] QUESTION...",
+	    "queue a question and print its job id; --wait: then wait for its end, "
+	    "exit 0 if it is done", cli_cmd_submit },
 	{ "list", "[--state S] [--all] [--limit N]",
 	    "list your jobs, oldest first", cli_cmd_list },
-	{ "status", "ID", "show a job", cli_cmd_status },
+	{ "status", "ID", "show a job, and why it waits if it does", cli_cmd_status },
 	{ "watch", "ID [--since N]",
-	    "show a job's events until it ends; exit 0 if it ended done", cli_cmd_watch },
+	    "show a job's events and progress until it ends; exit 0 if it ended done", cli_cmd_watch },
 	{ "report", "ID [-o FILE] [--format markdown|json]",
 	    "print a job's report, or write it to FILE", cli_cmd_report },
 	{ "cancel", "ID", "cancel a job", cli_cmd_job_op },
+	{ "finish", "ID", "stop researching now and write the report from what the job has",
+	    cli_cmd_finish },
 	{ "pause", "ID", "pause a job", cli_cmd_job_op },
 	{ "resume", "ID", "queue a paused job again", cli_cmd_job_op },
 	{ "extract", "FILE|- [--base-url URL] [--content-type TYPE]",
@@ -146,12 +150,13 @@ static void cli_help(FILE *f)
 	    "                 $XDG_RUNTIME_DIR/researchd.sock if it exists, else\n"
 	    "                 " PROTOCOL_DEFAULT_SOCKET "\n"
 	    "  --json         print the daemon's replies as JSON: one document, or for\n"
-	    "                 watch one message per line; list gives {\"jobs\":[...]}\n"
+	    "                 watch (and submit --wait) one message per line; list\n"
+	    "                 gives {\"jobs\":[...]}\n"
 	    "  -h, --help     show this help; after a command, that command's usage\n"
 	    "  --version      show the version\n"
 	    "\n"
 	    "Exit status:\n"
-	    "  0  success; for watch and a bare QUESTION, the job ended done\n"
+	    "  0  success; for watch, submit --wait and a bare QUESTION, the job ended done\n"
 	    "  1  researchd answered with an error (printed as \"research: CODE: message\"),\n"
 	    "     the watched job failed or was cancelled, or output could not be written\n"
 	    "  2  usage error: unknown command or option, bad or missing argument\n"

@@ -31,7 +31,7 @@ struct cli {
 	bool json_lines;	/* ... one compact message per line (streams) */
 	bool help;		/* -h/--help seen anywhere */
 	bool tty;		/* stdout is a terminal */
-	bool live;		/* a live watch line is on the terminal, unfinished */
+	bool live;		/* a live watch line is on stderr's terminal, unfinished */
 	const struct cli_cmd *cmd;
 	struct client *client;
 	char **operands;	/* non-option arguments of the subcommand */
@@ -54,6 +54,7 @@ const char *cli_esc(struct cli *cli, const char *s);
 int cli_columns(struct cli *cli);
 /* Print s cut to cols columns, ending in "..." when it was cut. */
 void cli_put_fitted(const char *s, int cols);
+void cli_put_fitted_to(FILE *f, const char *s, int cols);
 void cli_print_json(struct cli *cli, const json_t *msg);
 /* A scalar JSON value as text for a "key: value" line; NULL for containers. */
 char *cli_scalar(struct cli *cli, const json_t *v);
@@ -116,8 +117,9 @@ json_t *cli_job_request(const char *op, int64_t id);
 /* A whole file, or stdin for "-", up to max bytes (-EFBIG past it). */
 int cli_read_input(const char *path, size_t max, char **ret, size_t *ret_len);
 
-/* watch.c: follow job id to its end; since < 0 starts at its first event. */
-int cli_watch(struct cli *cli, int64_t id, int64_t since);
+/* watch.c: follow job id to its end; since < 0 starts at its first event.
+ * quiet (submit --wait): no event lines on stdout, the outcome on stderr. */
+int cli_watch(struct cli *cli, int64_t id, int64_t since, bool quiet);
 
 /* The commands, one file per family. */
 int cli_ask(struct cli *cli, int argc, char **argv);
@@ -125,6 +127,7 @@ int cli_cmd_submit(struct cli *cli, int argc, char **argv);
 int cli_cmd_list(struct cli *cli, int argc, char **argv);
 int cli_cmd_status(struct cli *cli, int argc, char **argv);
 int cli_cmd_job_op(struct cli *cli, int argc, char **argv);
+int cli_cmd_finish(struct cli *cli, int argc, char **argv);
 int cli_cmd_watch(struct cli *cli, int argc, char **argv);
 int cli_cmd_report(struct cli *cli, int argc, char **argv);
 int cli_cmd_extract(struct cli *cli, int argc, char **argv);

@@ -1,9 +1,12 @@
 /* Default locations: system-wide when run as root, per user otherwise. */
+#include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buildconf.h"
 #include "paths.h"
 #include "protocol.h"
 #include "xmalloc.h"
@@ -58,4 +61,41 @@ char *paths_state_dir(void)
 	if (v == NULL)
 		v = "/tmp";
 	return xasprintf("%s/.local/state/researchd", v);
+}
+
+#define PATHS_HELPER "researchd-sandbox"
+
+char *paths_sandbox_helper_for(const char *exe)
+{
+	const char *slash = exe ? strrchr(exe, '/') : NULL;
+	char *p;
+
+	/* Run from a build tree (./build/researchd -d), the helper built with
+	 * it is the one that matches; an installed program finds nothing
+	 * beside it and falls through to the install path. */
+	if (slash != NULL && exe[0] == '/') {
+		int dirlen = (int)(slash - exe);
+
+		p = xasprintf("%.*s/" PATHS_HELPER, dirlen, exe);
+		if (access(p, X_OK) == 0)
+			return p;
+		free(p);
+		p = xasprintf("%.*s/sandbox/" PATHS_HELPER, dirlen, exe);
+		if (access(p, X_OK) == 0)
+			return p;
+		free(p);
+	}
+	return xstrdup(RESEARCHD_LIBEXECDIR "/" PATHS_HELPER);
+}
+
+char *paths_sandbox_helper(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	/* A path that fills the buffer may have been cut: not trusted. */
+	if (n <= 0 || n >= (ssize_t)sizeof(exe) - 1)
+		return paths_sandbox_helper_for(NULL);
+	exe[n] = '\0';
+	return paths_sandbox_helper_for(exe);
 }

@@ -11,5 +11,11 @@ char *paths_client_socket(void);
 /* Root: /var/lib/researchd. Others: $XDG_STATE_HOME/researchd or
  * ~/.local/state/researchd. New string. */
 char *paths_state_dir(void);
+/* researchd-sandbox for a program at exe (an absolute path): beside it, then
+ * in its sandbox/ subdirectory (the build tree), then the install path,
+ * whichever is executable first; the install path when none is. New string. */
+char *paths_sandbox_helper_for(const char *exe);
+/* The same for the running program (/proc/self/exe). New string. */
+char *paths_sandbox_helper(void);
 
 #endif

@@ -48,7 +48,9 @@ def test_submit_list_status(d):
     assert jobs[1]["options"]["max_time"] == 300 and jobs[1]["options"]["max_depth"] == 2
     plain = d.cli("list").stdout.splitlines()
     assert plain[0].split()[:4] == ["ID", "STATE", "CREATED", "QUESTION"], plain
-    assert plain[1].split()[0] == "1" and plain[1].split()[1] == "queued"
+    # queued with no model endpoint: a marker, and the reason under the table
+    assert plain[1].split()[0] == "1" and plain[1].split()[1] == "queued*", plain
+    assert plain[-1].startswith("* waiting for a model endpoint"), plain
     r = d.cli("status", "1")
     assert r.returncode == 0
     assert "state: queued" in r.stdout and "question: How do tides work?" in r.stdout, r.stdout
