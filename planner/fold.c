@@ -214,6 +214,7 @@ static void apply_text(struct planner *p, int si, int r, const json_t *res)
 		len = PL_MAX_TEXT;
 		while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
 			len--;
+		s->cut = true;
 	}
 	s->text = text;
 	s->len = len;
@@ -268,7 +269,7 @@ static void apply_read(struct planner *p, int qi, int si, const json_t *v)
 		*nf = (struct pl_finding){ .id = (int)p->nf + 1, .question = qi, .source = si,
 		    .claim = pl_strdup_capped(claim, PL_MAX_STR),
 		    .quote = pl_strdup_capped(quote, PL_MAX_QUOTE) };
-		r = quote_find(s->text, s->len, nf->quote, strlen(nf->quote), &start, &end);
+		r = pl_quote_find(s, nf->quote, &start, &end);
 		if (r == 0 && finding_known(p, si, start, end)) {
 			/* The same quote read again (for another sub-question):
 			 * one finding is enough. */
@@ -381,11 +382,16 @@ static size_t take_sentences(const json_t *list, struct pl_sentence *out, size_t
 		out[n] = (struct pl_sentence){ .text = pl_strdup_capped(text, PL_MAX_STR) };
 		json_array_foreach(cites, k, c) {
 			json_int_t id = json_integer_value(c);
+			int v2 = id > 0 && id <= INT_MAX ? (int)id : -1;
+			bool dup = false;
 
 			/* An id past int is no finding: -1 keeps it unknown
-			 * instead of wrapping onto a real one. */
-			if (json_is_integer(c) && out[n].ncites < 8)
-				out[n].cites[out[n].ncites++] = id > 0 && id <= INT_MAX ? (int)id : -1;
+			 * instead of wrapping onto a real one. The same id twice
+			 * is one citation. */
+			for (size_t j = 0; j < out[n].ncites && !dup; j++)
+				dup = out[n].cites[j] == v2;
+			if (json_is_integer(c) && !dup && out[n].ncites < 8)
+				out[n].cites[out[n].ncites++] = v2;
 		}
 		n++;
 	}

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "planner.h"
+#include "quote.h"
 
 /* Every limit of one job's state. */
 #define PL_MAX_QUESTIONS	24
@@ -65,6 +66,8 @@ struct pl_source {
 	int64_t fetched;	/* ms since the epoch */
 	char *text;		/* the extracted text, read through env */
 	size_t len;
+	bool cut;		/* longer than PL_MAX_TEXT: read in its first part */
+	struct quote_text *qt;	/* the text normalised for quote matching, once */
 	size_t (*pass)[2];	/* passages [start, end) */
 	size_t npass;
 	uint64_t questions;	/* bit i: found by a query of question i */
@@ -110,6 +113,7 @@ struct planner {
 	/* options */
 	int64_t max_tokens, max_time_ms, max_fetches;
 	int depth, breadth, context;
+	int depth_asked;	/* depth is this, capped at PL_MAX_ROUNDS */
 	int64_t owner;		/* the job's user: whose local documents it searches */
 	char *language;		/* NULL: the brief decides */
 	json_t *backends;	/* NULL: every configured one */
@@ -170,6 +174,9 @@ json_t *pl_call_write(struct planner *p, int sec, int shrink);
 /* Tokens of evidence one call may carry, after halvings. */
 int64_t pl_evidence_budget(const struct planner *p, int shrink);
 int64_t pl_output_budget(const struct planner *p);
+
+/* Find a quote in source s's text (normalised once, on first use). */
+int pl_quote_find(struct pl_source *s, const char *quote, size_t *ret_start, size_t *ret_end);
 
 /* report.c */
 int pl_report_build(struct planner *p);

@@ -40,7 +40,8 @@ int planner_new(int64_t job_id, const char *question, const json_t *options,
 	p->max_tokens = opt_int(options, "max_tokens", 2000000, 1, INT64_MAX / 4);
 	p->max_time_ms = opt_int(options, "max_time", 3600, 1, 30LL * 86400) * 1000;
 	p->max_fetches = opt_int(options, "max_fetches", 200, 0, 1000000);
-	p->depth = (int)opt_int(options, "max_depth", 3, 1, PL_MAX_ROUNDS);
+	p->depth_asked = (int)opt_int(options, "max_depth", 3, 1, 1000000);
+	p->depth = p->depth_asked < PL_MAX_ROUNDS ? p->depth_asked : PL_MAX_ROUNDS;
 	p->breadth = (int)opt_int(options, "max_breadth", 5, 1, 8);
 	p->context = (int)opt_int(options, "context", 8192, PL_MIN_CONTEXT, PL_MAX_CONTEXT);
 	p->owner = opt_int(options, "owner", 0, 0, INT32_MAX);
@@ -92,6 +93,7 @@ struct planner *planner_free(struct planner *p)
 		free(s->error);
 		free(s->text);
 		free(s->pass);
+		quote_text_free(s->qt);
 	}
 	for (size_t i = 0; i < p->nf; i++) {
 		free(p->f[i].claim);
@@ -122,6 +124,18 @@ struct planner *planner_free(struct planner *p)
 	json_decref(p->report_data);
 	free(p);
 	return NULL;
+}
+
+int pl_quote_find(struct pl_source *s, const char *quote, size_t *ret_start, size_t *ret_end)
+{
+	int r;
+
+	if (s->qt == NULL) {
+		r = quote_text_new(s->text, s->len, &s->qt);
+		if (r < 0)
+			return r;
+	}
+	return quote_text_find(s->qt, quote, strlen(quote), ret_start, ret_end);
 }
 
 void planner_finish_now(struct planner *p, const char *why)
@@ -443,6 +457,16 @@ static bool rerun_shrunk(struct planner *p)
 	return p->nreq > 0;
 }
 
+/* Sources that need fetching (local documents never do). */
+static size_t web_sources(const struct planner *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->ns; i++)
+		n += !p->s[i].local;
+	return n;
+}
+
 static bool should_stop(struct planner *p)
 {
 	bool all_tried = true, any_gap = false, new_queries = false;
@@ -451,16 +475,14 @@ static bool should_stop(struct planner *p)
 		return true;
 	/* Not in budget_low: the round that spent the last fetch still reads
 	 * what it fetched. A next round could fetch nothing new. */
-	if (p->fetches >= p->max_fetches) {
+	if (p->fetches >= p->max_fetches && web_sources(p) > 0) {
 		p->ended_by = "the fetch budget (max_fetches) ran out";
 		return true;
 	}
 	if (p->round + 1 >= p->depth) {
-		p->ended_by = "the depth budget (max_depth) was reached";
-		return true;
-	}
-	if (p->round + 1 >= PL_MAX_ROUNDS) {
-		p->ended_by = "the hard cap on research rounds was reached";
+		p->ended_by = p->depth < p->depth_asked ?
+		    "the hard cap on research rounds was reached" :
+		    "the depth budget (max_depth) was reached";
 		return true;
 	}
 	if (p->gaps_same) {

@@ -31,7 +31,14 @@ static void put_line(struct buf *b, const char *s)
 		if (space && b->len > 0 && b->data[b->len - 1] != ' ' && b->data[b->len - 1] != '\n')
 			buf_putc(b, ' ');
 		space = false;
-		buf_putc(b, *s);
+		/* Text from pages and the model must not become markup in a
+		 * viewer that renders HTML inside Markdown. */
+		if (*s == '<')
+			buf_puts(b, "&lt;");
+		else if (*s == '>')
+			buf_puts(b, "&gt;");
+		else
+			buf_putc(b, *s);
 	}
 }
 
@@ -108,7 +115,7 @@ static bool sentence_check(struct planner *p, struct pl_sentence *s, const int *
 		size_t a, b;
 
 		v->citations++;
-		if (quote_find(src->text, src->len, f->quote, strlen(f->quote), &a, &b) == 0 &&
+		if (pl_quote_find(src, f->quote, &a, &b) == 0 &&
 		    a == f->start && b == f->end)
 			v->citations_ok++;
 	}
@@ -233,7 +240,7 @@ int pl_report_build(struct planner *p)
 	struct verify v = { 0 };
 	struct buf b, body;
 	char date[16], site[256];
-	size_t kept = 0, rejected, consulted = 0, cited = 0;
+	size_t kept = 0, rejected, consulted = 0, cited = 0, cut = 0;
 	int next = 1;
 	bool answered;
 
@@ -306,6 +313,7 @@ int pl_report_build(struct planner *p)
 	rejected = p->nf - kept;
 	for (size_t i = 0; i < p->ns; i++) {
 		consulted += p->s[i].state == PLS_TEXT;
+		cut += p->s[i].state == PLS_TEXT && p->s[i].cut;
 		cited += p->s[i].cite > 0;
 	}
 
@@ -326,9 +334,13 @@ int pl_report_build(struct planner *p)
 	    "depth %d of %d.\n", (long long)p->tokens, (long long)p->max_tokens,
 	    (long long)p->fetches, (long long)p->max_fetches,
 	    (long long)((p->now - p->t0) / 1000), (long long)(p->max_time_ms / 1000),
-	    p->round + 1, p->depth);
-	buf_printf(&b, "- Sources: %zu consulted, %zu cited; %lld searches.\n", consulted, cited,
-	    (long long)p->searches);
+	    p->round + 1, p->depth_asked);
+	buf_printf(&b, "- Sources: %zu consulted, %zu cited; %lld search%s.\n", consulted, cited,
+	    (long long)p->searches, p->searches == 1 ? "" : "es");
+	if (cut > 0)
+		buf_printf(&b, "- %zu source%s longer than %d MiB %s read in %s first %d MiB only.\n",
+		    cut, cut == 1 ? "" : "s", PL_MAX_TEXT >> 20, cut == 1 ? "was" : "were",
+		    cut == 1 ? "its" : "their", PL_MAX_TEXT >> 20);
 	buf_printf(&b, "- Findings: %zu kept, %zu rejected (quote not found in the source: %zu; "
 	    "too short: %zu; other: %zu).\n", kept, rejected, p->rejected_not_found,
 	    p->rejected_short, p->rejected_other);

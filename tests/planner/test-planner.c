@@ -256,6 +256,32 @@ static void test_verify(void **state)
 	world_free(w);
 }
 
+/* Markup from the model is shown as text, and one finding cited three
+ * times in a sentence is one citation. */
+static void test_markup_and_repeated_cites(void **state)
+{
+	static const struct write_script writes[] = {
+		{ "Dance", "{'sentences':[{'text':'Bees <b>dance</b> <img src=x onerror=alert(1)>.',"
+		    "'cites':[1,1,1]}]}" },
+	};
+	struct world *w = q_world();
+	const char *r;
+
+	w->writes = writes;
+	w->outline = "{'title':'Sharing <i>food</i>',"
+	    "'short_answer':[{'text':'Bees dance.','cites':[1]}],"
+	    "'sections':[{'heading':'Dance','findings':[1]}]}";
+	world_run(w, "How do bees tell each other where food is?");
+	r = planner_report(w->p);
+	expect_in(r, "# Sharing &lt;i&gt;food&lt;/i&gt;\n");
+	expect_in(r, "## Dance\n\nBees &lt;b&gt;dance&lt;/b&gt; &lt;img src=x onerror=alert(1)&gt; [1].\n");
+	expect_not_in(r, "<img");
+	expect_not_in(r, "<b>");
+	/* The short answer's one citation and the sentence's one. */
+	expect_in(r, "- Citations verified: 2/2; sentences kept 2 of 2 ");
+	world_free(w);
+}
+
 /* ---- bad input from the model and the tools --------------------------- */
 
 /* Wrong types, out-of-range ids and passages, oversized lists: the job
@@ -412,6 +438,7 @@ int main(void)
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_quotes),
 		cmocka_unit_test(test_verify),
+		cmocka_unit_test(test_markup_and_repeated_cites),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_big_text_cut),
 		cmocka_unit_test(test_api),

@@ -37,8 +37,9 @@ def main():
         ids = []
         for i in range(QUESTIONS):
             q = s.question(i)
+            # No fetch budget at all: local documents are never fetched.
             rep = d.request({"v": 1, "id": i + 1, "op": "submit", "question": q["question"],
-                             "kind": "research"})
+                             "kind": "research", "options": {"max_fetches": 0}})
             assert rep["ok"], rep
             ids.append(rep["job"]["id"])
         ok = 0
@@ -54,7 +55,8 @@ def main():
                 # Every reference is a local document, one of the gold ones.
                 assert url.startswith("file://"), (url, report)
                 assert url in gold, (url, gold)
-            assert re.search(r"Budgets used: \d+ of \d+ tokens; 0 of \d+ fetches", report), report
+            assert re.search(r"Budgets used: \d+ of \d+ tokens; 0 of 0 fetches", report), report
+            assert "fetch budget" not in report, report
             ok += 1
         # Offline: nothing was asked of the web server.
         assert sum(s.nginx.counts().values()) == 0, s.nginx.counts()
