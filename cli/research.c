@@ -46,7 +46,7 @@ static int cli_cmd_help(struct cli *cli, int argc, char **argv)
 static const struct cli_cmd cli_cmds[] = {
 	{ "submit", "[--kind K] [--max-time DURATION] [--max-tokens N] [--max-fetches N] "
 	    "[--depth N] [--breadth N] [--context N] [--language CODE] [--backends A,B] "
-	    "[--options JSON] [--wait] QUESTION...",
+	    "[--no-verifier] [--options JSON] [--wait] QUESTION...",
 	    "queue a question and print its job id; --wait: then wait for its end, "
 	    "exit 0 if it is done", cli_cmd_submit },
 	{ "list", "[--state S] [--all] [--limit N]",
