@@ -51,6 +51,7 @@ struct dl {
 	size_t whylen;
 	int64_t drawn_ms;
 	int64_t started_ms;
+	int64_t heard_ms;	/* when the server last sent something */
 };
 
 static int dl_fail(struct dl *s, int err, const char *fmt, ...)
@@ -178,6 +179,7 @@ static size_t dl_on_header(char *data, size_t size, size_t n, void *userdata)
 	size_t len = size * n, vlen;
 	char line[DOWNLOAD_MAX_HEADER], *colon, *v;
 
+	s->heard_ms = time_mono_ms();
 	if (len >= sizeof(line)) {
 		dl_fail(s, -EIO, "a response header is longer than %d bytes", DOWNLOAD_MAX_HEADER);
 		return 0;
@@ -239,6 +241,7 @@ static size_t dl_on_body(char *data, size_t size, size_t n, void *userdata)
 	size_t len = size * n, done = 0;
 	ssize_t w;
 
+	s->heard_ms = time_mono_ms();
 	if (!s->body)
 		return len;	/* a redirect's or an error's body */
 	if (s->total > 0 && len > s->total - s->have) {
@@ -293,7 +296,14 @@ static int dl_on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 {
 	struct dl *s = userdata;
 
-	if (s->body)
+	/* Our own stall check: curl's low-speed limit averages over seconds
+	 * of history, so a server that sent a little and stopped is given
+	 * several seconds more than asked for. */
+	if (time_mono_ms() - s->heard_ms > (int64_t)s->d->stall_s * 1000) {
+		dl_fail(s, -ETIMEDOUT, "the server sent nothing for %ld s; gave up", s->d->stall_s);
+		return 1;
+	}
+	if (s->d->progress && s->body)
 		dl_draw(s, false);
 	return 0;
 }
@@ -348,17 +358,14 @@ static int dl_hop(struct dl *s, CURL *c, const char *url, char **ret_next)
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "research/" RESEARCHD_VERSION);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, s->d->stall_s);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, s->d->stall_s);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, dl_on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dl_on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
-	if (s->d->progress) {
-		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, dl_on_progress);
-		curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
-		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	}
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, dl_on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	s->heard_ms = time_mono_ms();
 	if (s->offset > 0) {
 		snprintf(range, sizeof(range), "%" PRIu64 "-", s->offset);
 		curl_easy_setopt(c, CURLOPT_RANGE, range);
@@ -367,8 +374,8 @@ static int dl_hop(struct dl *s, CURL *c, const char *url, char **ret_next)
 	if (s->err < 0)
 		return s->err;
 	if (cc == CURLE_OPERATION_TIMEDOUT)
-		return dl_fail(s, -ETIMEDOUT, "the server sent nothing for %ld s; gave up (%s)",
-		    s->d->stall_s, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		return dl_fail(s, -ETIMEDOUT, "no connection within %ld s (%s)", s->d->stall_s,
+		    errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	if (cc != CURLE_OK)
 		return dl_fail(s, -EIO, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	if (s->again) {
@@ -532,8 +539,9 @@ out:
 	if (s.fd >= 0) {
 		struct stat st;
 
-		/* Nothing worth resuming is never left behind. */
-		if (r < 0 && (!keep || (fstat(s.fd, &st) == 0 && st.st_size == 0)))
+		/* Nothing worth resuming is never left behind, nor a partial
+		 * that filled the disk. */
+		if (r < 0 && (!keep || r == -ENOSPC || (fstat(s.fd, &st) == 0 && st.st_size == 0)))
 			(void)unlink(s.part);
 		close(s.fd);
 	}
