@@ -186,6 +186,13 @@ static int model_pull(struct cli *cli, int argc, char **argv)
 		dir = models_dir();
 	dest = xasprintf("%s/%s", dir, file);
 	if (stat(dest, &st) == 0) {
+		if (cli->json) {
+			json_t *m = json_pack("{s:s, s:s, s:I, s:b}", "name", file, "path", dest,
+			    "size", (json_int_t)st.st_size, "already", 1);
+
+			cli_print_json(cli, m);
+			json_decref(m);
+		}
 		fprintf(stderr, "research: %s is already in %s (research model rm %s to fetch "
 		    "it again)\n", file, dir, file);
 		return EXIT_OK;

@@ -381,9 +381,47 @@ def case_nospace(c):
         subprocess.run(["umount", c.models], check=False)
 
 
+def case_setup(c):
+    # scripts/setup --model: pulls, then sets [llm] serve to the file's path,
+    # keeping the rest of the config and turning off url (serve cannot go
+    # with url or spawn).
+    cfg = os.path.join(os.path.dirname(c.models), "researchd.conf")
+    with open(cfg, "w") as f:
+        f.write("[server]\nmax_jobs = 2\n\n[llm]\nurl = http://127.0.0.1:8080/v1\n"
+                "model = x\n\n[search]\nbackends = wikipedia\n")
+    env = dict(c.env, RESEARCH=RESEARCH)
+    r = subprocess.run([os.path.join(SRC, "scripts", "setup"), "--skip-build", "--model",
+                        "hf:test/tiny/tiny.gguf", "--config", cfg], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r
+    path = os.path.join(c.models, "tiny.gguf")
+    assert sha256(path) == sha256(os.path.join(c.hub.files, "tiny.gguf"))
+    text = open(cfg).read()
+    assert text == ("[server]\nmax_jobs = 2\n\n[llm]\n"
+                    "# url = http://127.0.0.1:8080/v1  # off: [llm] serve is set (scripts/setup --model)\n"
+                    "model = x\nserve = %s\n\n[search]\nbackends = wikipedia\n" % path), text
+    # Again: the serve line is replaced, not added twice; a config without
+    # [llm] gets one.
+    r = subprocess.run([os.path.join(SRC, "scripts", "setup"), "--skip-build", "--model",
+                        "hf:test/tiny/tiny.gguf", "--config", cfg], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and open(cfg).read().count("serve = ") == 1, (r, open(cfg).read())
+    cfg2 = os.path.join(os.path.dirname(c.models), "new", "researchd.conf")
+    r = subprocess.run([os.path.join(SRC, "scripts", "setup"), "--skip-build", "--model",
+                        "hf:test/tiny/tiny.gguf", "--config", cfg2], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and open(cfg2).read() == "[llm]\nserve = %s\n" % path, r
+    # A model that cannot be fetched fails setup and leaves the config alone.
+    r = subprocess.run([os.path.join(SRC, "scripts", "setup"), "--skip-build", "--model",
+                        "hf:test/none/none.gguf", "--config", cfg2], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "HTTP 404" in r.stderr, r
+    assert open(cfg2).read() == "[llm]\nserve = %s\n" % path
+
+
 CASES = {
     "pull": case_pull, "list": case_list, "badhash": case_badhash, "resume": case_resume,
-    "plain": case_plain, "stall": case_stall, "nospace": case_nospace,
+    "plain": case_plain, "stall": case_stall, "nospace": case_nospace, "setup": case_setup,
 }
 
 
