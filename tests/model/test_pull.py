@@ -71,7 +71,7 @@ class Hub:
     """nginx: the hub on one port, the CDN it redirects to on another.
     Repos (OWNER/REPO -> file in files/, the etag the hub announces, the
     CDN location): test/stories, test/tiny, test/slow (rate-limited),
-    test/liar (announces a wrong hash), test/creds (redirects to a URL
+    test/liar (announces a wrong hash), test/slowtiny, test/creds (redirects to a URL
     with a password). /plain/ is a bare file server without Range."""
 
     def __init__(self, d):
@@ -99,6 +99,7 @@ class Hub:
                 ("test/tiny", "tiny.gguf", tiny_size, tiny_sha, "/cdn/"),
                 ("test/slow", "stories260K.gguf", STORIES_SIZE, STORIES_SHA, "/slow/"),
                 ("test/liar", "tiny.gguf", tiny_size, "0" * 64, "/cdn/"),
+                ("test/slowtiny", "tiny.gguf", tiny_size, tiny_sha, "/slow/"),
             ]
             hub = ""
             for repo, f, size, sha, loc in repos:
@@ -192,7 +193,7 @@ class Case:
 
 def case_pull(c):
     r = c.research("model", "pull", "hf:test/stories/stories260K.gguf")
-    assert r.returncode == 0, r
+    assert r.returncode == 0 and r.stderr == "", r
     path = os.path.join(c.models, "stories260K.gguf")
     assert sha256(path) == STORIES_SHA
     assert "checked" in r.stdout and "not checked" not in r.stdout, r.stdout
@@ -206,6 +207,30 @@ def case_pull(c):
     r = c.research("model", "pull", "hf:test/stories/stories260K.gguf")
     assert r.returncode == 0 and "already" in r.stderr, r
     assert len(c.hub.requests()) == 2
+    first_stderr = r.stderr
+    assert "already" in first_stderr
+    # A progress bar on a terminal only: the first pull's stderr was a pipe
+    # and stayed empty; on a pty the bar is drawn.
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.Popen([RESEARCH, "model", "pull", "hf:test/slowtiny/tiny.gguf",
+                          "--dir", os.path.join(c.models, "tty")], env=c.env,
+                         stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert p.wait() == 0
+    text = seen.decode()
+    assert "tiny.gguf [" in text and "100% 0.1/0.1 MiB" in text, text
+    assert text.count("\r") >= 3, text     # redrawn as it went
     # --json
     r = c.research("--json", "model", "pull", "hf:test/tiny/tiny.gguf")
     assert r.returncode == 0, r
