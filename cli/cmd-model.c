@@ -136,6 +136,48 @@ static int model_resolve(struct cli *cli, const char *name, char **ret_url, char
 	return 0;
 }
 
+/* The header of a model file, reading more of it while it is cut short. */
+static int model_read_header(const char *path, struct gguf_info *ret)
+{
+	size_t want = 1u << 20, have = 0;
+	_cleanup_free_ unsigned char *b = NULL;
+	int fd, r = -ENODATA;
+	ssize_t n;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		b = xrealloc(b, want);
+		while (have < want) {
+			n = read(fd, b + have, want - have);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			have += (size_t)n;
+		}
+		r = gguf_parse(b, have, ret);
+		if (r != -ENODATA || have < want || want >= GGUF_MAX_HEADER)
+			break;
+		want *= 4;
+		if (want > GGUF_MAX_HEADER)
+			want = GGUF_MAX_HEADER;
+	}
+	close(fd);
+	return r == -ENODATA && have < want ? -EBADMSG : r;
+}
+
+static const char *model_header_error(int r)
+{
+	switch (r) {
+	case -EBADMSG: return "not a GGUF file, or a damaged one";
+	case -EPROTONOSUPPORT: return "GGUF version 1, which nothing reads any more";
+	case -E2BIG: case -ENODATA: return "its header is too large to read";
+	default: return strerror(-r);
+	}
+}
+
 static const struct option model_pull_options[] = {
 	{ "sha256", required_argument, NULL, 's' },
 	{ "timeout", required_argument, NULL, 't' },
@@ -147,6 +189,7 @@ static int model_pull(struct cli *cli, int argc, char **argv)
 {
 	struct download d = { .stall_s = MODEL_DEFAULT_STALL_S };
 	struct download_result res;
+	struct gguf_info info;
 	_cleanup_free_ char *dir = NULL, *url = NULL, *file = NULL, *dest = NULL;
 	const char *sha = NULL;
 	struct stat st;
@@ -209,6 +252,14 @@ static int model_pull(struct cli *cli, int argc, char **argv)
 		return model_error("pull %s: %s%s", file, why, r == -ETIMEDOUT || r == -EIO ?
 		    " (run the same pull again to resume)" : "");
 	}
+	/* A page that is not a model (an error page served with 200, say)
+	 * is no model: it is not left there to be served. */
+	r = model_read_header(dest, &info);
+	if (r == -EBADMSG || r == -EPROTONOSUPPORT) {
+		(void)unlink(dest);
+		return model_error("pull %s: the file fetched is %s; removed it", file,
+		    model_header_error(r));
+	}
 	if (cli->json) {
 		json_t *m = json_pack("{s:s, s:s, s:I, s:s, s:b, s:I}", "name", file, "path", dest,
 		    "size", (json_int_t)res.size, "sha256", res.sha256, "verified", res.verified,
@@ -224,48 +275,6 @@ static int model_pull(struct cli *cli, int argc, char **argv)
 		printf("to use it, put in researchd.conf's [llm]: serve = %s\n", file);
 	}
 	return EXIT_OK;
-}
-
-/* The header of a model file, reading more of it while it is cut short. */
-static int model_read_header(const char *path, struct gguf_info *ret)
-{
-	size_t want = 1u << 20, have = 0;
-	_cleanup_free_ unsigned char *b = NULL;
-	int fd, r = -ENODATA;
-	ssize_t n;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		b = xrealloc(b, want);
-		while (have < want) {
-			n = read(fd, b + have, want - have);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;
-			have += (size_t)n;
-		}
-		r = gguf_parse(b, have, ret);
-		if (r != -ENODATA || have < want || want >= GGUF_MAX_HEADER)
-			break;
-		want *= 4;
-		if (want > GGUF_MAX_HEADER)
-			want = GGUF_MAX_HEADER;
-	}
-	close(fd);
-	return r == -ENODATA && have < want ? -EBADMSG : r;
-}
-
-static const char *model_header_error(int r)
-{
-	switch (r) {
-	case -EBADMSG: return "not a GGUF file, or a damaged one";
-	case -EPROTONOSUPPORT: return "GGUF version 1, which nothing reads any more";
-	case -E2BIG: case -ENODATA: return "its header is too large to read";
-	default: return strerror(-r);
-	}
 }
 
 static void model_put_size(char *out, size_t len, uint64_t bytes)

@@ -534,14 +534,16 @@ int download_run(const struct download *d, struct download_result *ret, char *wh
 	*ret = res;
 	r = 0;
 out:
+	if (r < 0 && d->progress && s.drawn_ms != 0)
+		fputc('\n', stderr);	/* the error goes below the bar */
 	if (c != NULL)
 		curl_easy_cleanup(c);
 	if (s.fd >= 0) {
 		struct stat st;
 
 		/* Nothing worth resuming is never left behind, nor a partial
-		 * that filled the disk. */
-		if (r < 0 && (!keep || r == -ENOSPC || (fstat(s.fd, &st) == 0 && st.st_size == 0)))
+		 * that filled the disk or does not fit what the server says. */
+		if (r < 0 && (!keep || r == -ENOSPC || r == -EBADMSG || (fstat(s.fd, &st) == 0 && st.st_size == 0)))
 			(void)unlink(s.part);
 		close(s.fd);
 	}

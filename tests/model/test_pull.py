@@ -85,6 +85,8 @@ class Hub:
         os.makedirs(self.files)
         os.makedirs(os.path.join(d, "tmp"))
         shutil.copy(STORIES, os.path.join(self.files, "stories260K.gguf"))
+        with open(os.path.join(self.files, "fake.gguf"), "w") as f:
+            f.write("<html><body>Sign in to download</body></html>\n")
         subprocess.run([sys.executable, MAKE_GGUF, os.path.join(self.files, "tiny.gguf")],
                        check=True, stdout=subprocess.DEVNULL)
         self.log = os.path.join(d, "access.log")
@@ -340,6 +342,10 @@ def case_plain(c):
     # A URL that does not name a .gguf file is refused up front.
     r = c.research("model", "pull", c.hub.endpoint + "/plain/")
     assert r.returncode == 2, r
+    # An error page served with 200 under a .gguf name is not kept.
+    r = c.research("model", "pull", c.hub.endpoint + "/plain/fake.gguf")
+    assert r.returncode == 1 and "not a GGUF file" in r.stderr, r
+    assert c.listing() == ["stories260K.gguf"], c.listing()
     # A 404 is an error with the status.
     r = c.research("model", "pull", c.hub.endpoint + "/plain/none.gguf")
     assert r.returncode == 1 and "HTTP 404" in r.stderr, r
@@ -404,9 +410,10 @@ def case_nospace(c):
         assert c.listing() == [], c.listing()
         st = os.statvfs(c.models)
         assert st.f_bfree == st.f_blocks, "bytes were written"
-        # Refused on the headers: the body was not taken.
+        # Refused on the headers, once: nginx's byte count says nothing
+        # here (loopback buffers take the whole file); the empty tmpfs does.
         cdn = [q for q in c.hub.requests() if q[0] == c.hub.cdn]
-        assert len(cdn) == 1 and cdn[0][3] < STORIES_SIZE, cdn
+        assert len(cdn) == 1, cdn
     finally:
         subprocess.run(["umount", c.models], check=False)
 
