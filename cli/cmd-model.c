@@ -221,7 +221,7 @@ static int model_pull(struct cli *cli, int argc, char **argv)
 		}
 	}
 	if (cli->n_operands != 2)
-		return cli_usage_error(cli, cli->n_operands < 2 ? "model pull needs a NAME" :
+		return cli_usage_error(cli, cli->n_operands < 2 ? "pull needs a NAME" :
 		    "unexpected argument '%s'", cli_arg(cli, cli->operands[2]));
 	if (model_resolve(cli, cli->operands[1], &url, &file) < 0)
 		return EXIT_USAGE;
@@ -449,7 +449,7 @@ static int model_rm(struct cli *cli, int argc, char **argv)
 		dir = xstrdup(optarg);
 	}
 	if (cli->n_operands != 2)
-		return cli_usage_error(cli, cli->n_operands < 2 ? "model rm needs a NAME" :
+		return cli_usage_error(cli, cli->n_operands < 2 ? "rm needs a NAME" :
 		    "unexpected argument '%s'", cli_arg(cli, cli->operands[2]));
 	name = cli->operands[1];
 	if (dir == NULL)
@@ -487,7 +487,7 @@ int cli_cmd_model(struct cli *cli, int argc, char **argv)
 		}
 	}
 	if (sub == NULL)
-		return cli_usage_error(cli, "model needs pull, list or rm");
+		return cli_usage_error(cli, "which one: pull, list or rm?");
 	if (strcmp(sub, "pull") == 0)
 		return model_pull(cli, argc, argv);
 	if (strcmp(sub, "list") == 0 || strcmp(sub, "ls") == 0)
