@@ -305,6 +305,10 @@ def case_resume(c):
         if os.path.exists(part) and os.path.getsize(part) >= 200000:
             break
         time.sleep(0.05)
+    # A second pull of the same file meanwhile is refused, and harms nothing.
+    r = c.research("model", "pull", "hf:test/slow/stories260K.gguf")
+    assert r.returncode == 1 and "another pull of stories260K.gguf is running" in r.stderr, r
+    assert os.path.exists(part)
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     have = os.path.getsize(part)
@@ -321,7 +325,7 @@ def case_resume(c):
     assert slow[-1][2] == 206 and slow[-1][4] == "bytes=%d-" % have, slow
     assert slow[-1][3] == STORIES_SIZE - have, slow
     hub = [q for q in reqs if q[0] == c.hub.port]
-    assert len(hub) == 2 and all(q[2] == 302 for q in hub), hub
+    assert len(hub) == 2 and all(q[2] == 302 for q in hub), hub    # the refused one asked nobody
 
 
 def case_plain(c):
