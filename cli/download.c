@@ -15,6 +15,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "buildconf.h"
@@ -25,6 +26,10 @@
 #define DOWNLOAD_MAX_HEADER 8192	/* one header line */
 #define DOWNLOAD_RESERVE (1u << 20)	/* free space left over after the file */
 #define DOWNLOAD_CHUNK 65536
+/* The digest a partial was fetched for, so that a file changed upstream is
+ * started afresh rather than resumed (best effort: where the file system
+ * has no user xattrs, a changed file fails its digest check instead). */
+#define DOWNLOAD_XATTR "user.researchd.sha256"
 
 /* The state of one run, across hops and a restart. */
 struct dl {
@@ -119,6 +124,32 @@ static int dl_restart(struct dl *s)
 	return 0;
 }
 
+/* The digest the file is expected to have, once anyone has said. */
+static const char *dl_want(const struct dl *s)
+{
+	if (s->d->sha256 != NULL)
+		return s->d->sha256;
+	return s->linked_sha[0] ? s->linked_sha : NULL;
+}
+
+/* Before asking for the rest of a partial: was it fetched for this digest? */
+static int dl_check_partial(struct dl *s)
+{
+	char had[DOWNLOAD_SHA256_HEX + 1];
+	const char *want = dl_want(s);
+	ssize_t n;
+
+	if (s->have == 0 || want == NULL)
+		return 0;
+	n = fgetxattr(s->fd, DOWNLOAD_XATTR, had, sizeof(had) - 1);
+	if (n != DOWNLOAD_SHA256_HEX)
+		return 0;
+	had[n] = '\0';
+	if (strcasecmp(had, want) == 0)
+		return 0;
+	return dl_restart(s);
+}
+
 /* At the end of a final (non-redirect) response's headers: is its body the
  * file (or the rest of it), and is there room for it? */
 static int dl_headers_done(struct dl *s)
@@ -144,6 +175,8 @@ static int dl_headers_done(struct dl *s)
 		return dl_fail(s, -EIO, "HTTP %ld", s->status);
 	}
 	s->body = true;
+	if (dl_want(s) != NULL)
+		(void)fsetxattr(s->fd, DOWNLOAD_XATTR, dl_want(s), DOWNLOAD_SHA256_HEX, 0);
 	/* The size: the hub's, else what this response says. */
 	if (s->linked_size > 0)
 		s->total = s->linked_size;
@@ -350,6 +383,9 @@ static int dl_hop(struct dl *s, CURL *c, const char *url, char **ret_next)
 	s->status = 0;
 	s->body = false;
 	s->err = 0;
+	r = dl_check_partial(s);
+	if (r < 0)
+		return r;
 	s->offset = s->have;
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -512,7 +548,7 @@ int download_run(const struct download *d, struct download_result *ret, char *wh
 	}
 	crypto_hash_sha256_final(&s.sha, digest);
 	sodium_bin2hex(res.sha256, sizeof(res.sha256), digest, sizeof(digest));
-	want = d->sha256 != NULL ? d->sha256 : s.linked_sha[0] ? s.linked_sha : NULL;
+	want = dl_want(&s);
 	if (want != NULL && strcasecmp(want, res.sha256) != 0) {
 		keep = false;
 		r = dl_fail(&s, -EBADMSG, "SHA-256 mismatch: the file's is %s, %s %s; removed it",

@@ -356,6 +356,37 @@ def case_plain(c):
     assert c.listing() == ["stories260K.gguf"], c.listing()
 
 
+def case_changed(c):
+    # A partial fetched for another digest (the file changed on the hub since)
+    # is started afresh, not resumed; one for the same digest is resumed.
+    os.makedirs(c.models)
+    part = os.path.join(c.models, ".tiny.gguf.part")
+    tiny = os.path.join(c.hub.files, "tiny.gguf")
+    with open(part, "wb") as f:
+        f.write(b"old bytes" * 1000)
+    try:
+        os.setxattr(part, "user.researchd.sha256", b"0" * 64)
+    except OSError as e:
+        skip("no user xattrs where the test runs: %s" % e)
+    r = c.research("model", "pull", "hf:test/tiny/tiny.gguf")
+    assert r.returncode == 0 and "resumed" not in r.stdout, r
+    assert sha256(os.path.join(c.models, "tiny.gguf")) == sha256(tiny)
+    q = c.hub.requests()[-1]
+    assert q[0] == c.hub.cdn and q[2] == 200 and q[4] == "-", q     # no Range
+    # Same digest: the partial is kept and only the rest is asked for.
+    os.unlink(os.path.join(c.models, "tiny.gguf"))
+    with open(tiny, "rb") as f:
+        head = f.read(4000)
+    with open(part, "wb") as f:
+        f.write(head)
+    os.setxattr(part, "user.researchd.sha256", sha256(tiny).encode())
+    r = c.research("model", "pull", "hf:test/tiny/tiny.gguf")
+    assert r.returncode == 0 and "resumed from byte 4000" in r.stdout, r
+    assert sha256(os.path.join(c.models, "tiny.gguf")) == sha256(tiny)
+    q = c.hub.requests()[-1]
+    assert q[0] == c.hub.cdn and q[2] == 206 and q[4] == "bytes=4000-", q
+
+
 def stall_server(sock, stop):
     """The first connection gets nothing at all; the next ones headers and
     10 bytes of a 1 MB body, then nothing."""
@@ -463,6 +494,7 @@ def case_setup(c):
 CASES = {
     "pull": case_pull, "list": case_list, "badhash": case_badhash, "resume": case_resume,
     "plain": case_plain, "stall": case_stall, "nospace": case_nospace, "setup": case_setup,
+    "changed": case_changed,
 }
 
 
