@@ -75,6 +75,9 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "index", "DIR", "add your .html, .md and .txt files under DIR to the local index", cli_cmd_index },
 	{ "sources", "[JOB] [--all] [--limit N]",
 	    "list the pages your jobs (or one job) fetched", cli_cmd_sources },
+	{ "model", "pull NAME [--sha256 HEX] [--timeout SECONDS] | list [--recommended] | rm NAME "
+	    "[--dir DIR]", "fetch, list or remove GGUF models in your models directory (no daemon)",
+	    cli_cmd_model },
 	{ "ping", "", "check that researchd answers, and its version", cli_cmd_ping },
 	{ "stats", "", "show researchd's figures", cli_cmd_stats },
 	{ "help", "[COMMAND]", "show this help, or a command's usage", cli_cmd_help },
