@@ -158,6 +158,7 @@ static void daemon_finish_stop(struct daemon *d)
 	d->spawn = spawn_free(d->spawn);
 	tools_unregister(d);
 	research_unregister();
+	effects_close_handles(d->effects);
 	notify_watchdog_stop();
 	uv_walk(d->loop, daemon_close_handle, NULL);
 }
