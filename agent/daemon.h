@@ -16,6 +16,7 @@ struct fetch;
 struct spawn;
 struct search;
 struct llm_pool;
+struct sign_key;
 
 struct daemon {
 	uv_loop_t *loop;
@@ -30,6 +31,7 @@ struct daemon {
 	struct search *search;	/* the configured search backends */
 	struct llm_pool *llm;	/* the model endpoints, one queue for every job */
 	struct spawn *spawn;	/* the supervised model server, if [llm] spawn */
+	struct sign_key *key;	/* signs report manifests (provenance.c) */
 	int64_t start_ms;
 	bool stopping;
 };

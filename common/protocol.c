@@ -86,6 +86,12 @@ static const struct protocol_op protocol_ops[_OP_MAX] = {
 		{ "limit", ARG_INT, 0, 1, PROTOCOL_MAX_LIST },
 		{ "all", ARG_BOOL, 0, 0, 0 },
 	} },
+	[OP_PUBKEY] = { OP_PUBKEY, "pubkey", { { 0 } } },
+	[OP_SOURCE_TEXT] = { OP_SOURCE_TEXT, "source_text", {
+		JOB_ARG,
+		{ "text_hash", ARG_STRING, 1, 64, 64 },
+	} },
+	[OP_VERIFY_EVENTS] = { OP_VERIFY_EVENTS, "verify_events", { JOB_ARG } },
 };
 
 const struct protocol_op *protocol_op_find(const char *name)

@@ -67,6 +67,9 @@ enum protocol_op_id {
 	OP_LLM,
 	OP_INDEX_ADD,
 	OP_SOURCES,
+	OP_PUBKEY,
+	OP_SOURCE_TEXT,
+	OP_VERIFY_EVENTS,
 	_OP_MAX,
 };
 
