@@ -228,9 +228,10 @@ static void verify_quotes(struct verify *v, const json_t *data)
 		texts++;
 		manifest_hash_hex(text, len, hex);
 		if (strcmp(hex, th) != 0) {
-			verify_fail(v, "source %zu <%s>: text changed: the text from %s%s is not the one "
-			    "the report was written from (BLAKE2b %.16s..., expected %.16s...)", i + 1, url,
-			    where, strcmp(where, "sources/") == 0 ? th : "", hex, th);
+			verify_fail(v, "source %zu <%s>: text changed: the text from %s%s%s is not the "
+			    "one the report was written from (BLAKE2b %.16s..., expected %.16s...)", i + 1,
+			    url, where, strcmp(where, "sources/") == 0 ? th : "",
+			    strcmp(where, "sources/") == 0 ? ".txt" : "", hex, th);
 			continue;
 		}
 		json_array_foreach(findings, k, f) {
