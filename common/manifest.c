@@ -60,8 +60,9 @@ int manifest_build(const struct manifest_job *job, const json_t *data, const cha
 	}
 	out = json_object();
 	json_object_set_new(out, "version", json_integer(MANIFEST_VERSION));
-	json_object_set_new(out, "job", json_pack("{s:I, s:s, s:O}", "id", (json_int_t)job->id,
-	    "question", job->question, "options", job->options ? job->options : json_object()));
+	json_object_set_new(out, "job", json_pack("{s:I, s:s, s:o}", "id", (json_int_t)job->id,
+	    "question", job->question, "options",
+	    job->options ? json_deep_copy(job->options) : json_object()));
 	json_object_set_new(out, "models", manifest_models(data));
 	json_object_set_new(out, "sources", list);
 	manifest_hash_hex(md, md_len, hex);
