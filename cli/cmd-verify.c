@@ -253,6 +253,15 @@ static void verify_quotes(struct verify *v, const json_t *data)
 				    (long long)json_integer_value(json_object_get(f, "end")));
 		}
 	}
+	/* A verified finding outside every source would go unchecked. */
+	json_array_foreach(findings, k, f) {
+		json_int_t src = json_integer_value(json_object_get(f, "source"));
+
+		if (json_is_true(json_object_get(f, "verified")) &&
+		    (src < 1 || (size_t)src > json_array_size(sources)))
+			verify_fail(v, "finding F%lld: names no source of report.json",
+			    (long long)json_integer_value(json_object_get(f, "id")));
+	}
 	if (texts > 0 && quotes_ok > 0)
 		verify_ok(v, "quotes: %zu of %zu verified findings' quotes stand in their sources' "
 		    "texts at their offsets", quotes_ok, quotes);

@@ -244,6 +244,16 @@ def main():
         assert r.returncode == 1, r
         assert "event %d " % forged_seq in r.stdout and "forged or altered" in r.stdout, r
         step("restart: the same key; verify --events names the forged event %d" % forged_seq)
+
+        # A key others may read is no longer the daemon's alone: it refuses.
+        d.stop()
+        os.chmod(keyfile, 0o644)
+        rc = d.start(expect_ok=False)
+        assert rc != 0 and "mode 0600" in d.log(), (rc, d.log()[-500:])
+        r = subprocess.run([RESEARCHD, "-c", d.conf, "--state-dir", d.state, "--pubkey"],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 1 and "0600" in r.stderr and r.stdout == "", r
+        step("a key file readable by others: the daemon and --pubkey refuse it")
         assert s.model.violations() == [], s.model.violations()
     finally:
         s.stop()
