@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <uv.h>
 
 struct config;
@@ -32,6 +33,7 @@ struct daemon {
 	struct llm_pool *llm;	/* the model endpoints, one queue for every job */
 	struct spawn *spawn;	/* the supervised model server, if [llm] spawn */
 	struct sign_key *key;	/* signs report manifests (provenance.c) */
+	json_t *served_model;	/* [llm] spawn's model file and its hash, once known */
 	int64_t start_ms;
 	bool stopping;
 };

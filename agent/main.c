@@ -162,6 +162,7 @@ static void daemon_finish_stop(struct daemon *d)
 	d->spawn = spawn_free(d->spawn);
 	tools_unregister(d);
 	research_unregister();
+	provenance_model_stop();
 	notify_watchdog_stop();
 	uv_walk(d->loop, daemon_close_handle, NULL);
 }
@@ -360,6 +361,7 @@ int main(int argc, char **argv)
 		if (r < 0)
 			fatal_errno(r, "[llm] spawn: cannot read the command line");
 	}
+	provenance_model_start(d);
 	r = research_register(d);
 	if (r < 0)
 		fatal_errno(r, "registering the research job kind");
@@ -403,6 +405,7 @@ int main(int argc, char **argv)
 	effects_free(d->effects);
 	store_close(d->store);
 	d->key = sign_key_free(d->key);
+	json_decref(d->served_model);
 	selftest_unregister();
 	config_free(d->config);
 	free(d->config_path);

@@ -2,11 +2,15 @@
  * when a report is published, and the ops that let a client check a report
  * (pubkey, source_text, verify_events). */
 #include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "daemon.h"
 #include "json.h"
 #include "log.h"
@@ -15,6 +19,7 @@
 #include "provenance.h"
 #include "server.h"
 #include "sign.h"
+#include "spawn.h"
 #include "store.h"
 #include "xmalloc.h"
 
@@ -32,10 +37,130 @@ int provenance_key_open(const char *state_dir, struct sign_key **ret, int *ret_c
 	return r;
 }
 
+/* ---- the served model file ----------------------------------------- */
+
+#define PROVENANCE_HASH_CHUNK (1024 * 1024)
+
+struct provenance_hash {
+	uv_work_t w;
+	struct daemon *d;
+	char *path;
+	uint8_t hash[HASH_BYTES];
+	int64_t bytes;
+	int r;
+};
+
+static atomic_bool provenance_model_stopping;
+
+/* The argument after -m or --model (or --model=PATH) of the command. */
+static char *provenance_model_path(const char *cmd)
+{
+	char **argv = NULL, *path = NULL;
+
+	if (spawn_split(cmd, &argv) < 0)
+		return NULL;
+	for (size_t i = 1; argv[i] && path == NULL; i++) {
+		if ((strcmp(argv[i], "-m") == 0 || strcmp(argv[i], "--model") == 0) && argv[i + 1])
+			path = xstrdup(argv[i + 1]);
+		else if (strncmp(argv[i], "--model=", 8) == 0)
+			path = xstrdup(argv[i] + 8);
+	}
+	spawn_argv_free(argv);
+	return path;
+}
+
+/* On the thread pool: a model file is gigabytes, never read on the loop. */
+static void provenance_hash_work(uv_work_t *w)
+{
+	struct provenance_hash *h = w->data;
+	crypto_generichash_state st;
+	uint8_t *chunk = xmalloc(PROVENANCE_HASH_CHUNK);
+	int fd;
+
+	fd = open(h->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		h->r = -errno;
+		free(chunk);
+		return;
+	}
+	crypto_generichash_init(&st, NULL, 0, HASH_BYTES);
+	for (;;) {
+		ssize_t n = read(fd, chunk, PROVENANCE_HASH_CHUNK);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			h->r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		if (atomic_load(&provenance_model_stopping)) {
+			h->r = -ECANCELED;
+			break;
+		}
+		crypto_generichash_update(&st, chunk, (size_t)n);
+		h->bytes += n;
+	}
+	close(fd);
+	free(chunk);
+	if (h->r == 0)
+		crypto_generichash_final(&st, h->hash, HASH_BYTES);
+}
+
+static void provenance_hash_done(uv_work_t *w, int status)
+{
+	struct provenance_hash *h = w->data;
+	char hex[HASH_HEX_LEN + 1];
+
+	if (status == 0 && h->r == 0) {
+		hash_hex(h->hash, hex);
+		json_decref(h->d->served_model);
+		h->d->served_model = json_pack("{s:s, s:s, s:I}", "path", h->path, "blake2b", hex,
+		    "bytes", (json_int_t)h->bytes);
+		log_info("served model %s: BLAKE2b %s (%lld bytes)", h->path, hex, (long long)h->bytes);
+	} else if (h->r != -ECANCELED)
+		log_warn_errno(h->r ? h->r : status, "hashing the served model %s; manifests will "
+		    "not name it", h->path);
+	free(h->path);
+	free(h);
+}
+
+void provenance_model_start(struct daemon *d)
+{
+	struct provenance_hash *h;
+	char *path;
+
+	if (d->config->llm_spawn == NULL)
+		return;
+	path = provenance_model_path(d->config->llm_spawn);
+	if (path == NULL) {
+		log_info("[llm] spawn names no model file (-m or --model): manifests will not name one");
+		return;
+	}
+	h = xcalloc(1, sizeof(*h));
+	h->d = d;
+	h->path = path;
+	h->w.data = h;
+	atomic_store(&provenance_model_stopping, false);
+	if (uv_queue_work(d->loop, &h->w, provenance_hash_work, provenance_hash_done) < 0) {
+		free(h->path);
+		free(h);
+	}
+}
+
+void provenance_model_stop(void)
+{
+	atomic_store(&provenance_model_stopping, true);
+}
+
+/* ---- the manifest ---------------------------------------------------- */
+
 int provenance_publish(struct daemon *d, const struct store_job *job, const char *md,
     const char *sidecar, const json_t *data, int64_t now_ms)
 {
-	struct manifest_job mj = { .id = job->id, .question = job->question, .options = job->options };
+	struct manifest_job mj = { .id = job->id, .question = job->question, .options = job->options,
+		.served_model = d->served_model };
 	json_t *m = NULL;
 	char *text;
 	int r;

@@ -17,6 +17,11 @@ int provenance_key_open(const char *state_dir, struct sign_key **ret, int *ret_c
 /* Build, sign and store (report format "manifest") the manifest of job's
  * report: md and sidecar are the exact stored texts, data the sidecar's
  * data. */
+/* With [llm] spawn: hash the model file its command names (after -m or
+ * --model) on the thread pool; manifests name it once known. */
+void provenance_model_start(struct daemon *d);
+/* Stop hashing (shutdown): the work ends at its next chunk. */
+void provenance_model_stop(void);
 int provenance_publish(struct daemon *d, const struct store_job *job, const char *md,
     const char *sidecar, const json_t *data, int64_t now_ms);
 

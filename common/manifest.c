@@ -64,6 +64,8 @@ int manifest_build(const struct manifest_job *job, const json_t *data, const cha
 	    "question", job->question, "options",
 	    job->options ? json_deep_copy(job->options) : json_object()));
 	json_object_set_new(out, "models", manifest_models(data));
+	if (json_is_object(job->served_model))
+		json_object_set_new(out, "served_model", json_deep_copy(job->served_model));
 	json_object_set_new(out, "sources", list);
 	manifest_hash_hex(md, md_len, hex);
 	json_object_set_new(out, "report_md", json_string(hex));

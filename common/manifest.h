@@ -18,11 +18,15 @@ struct manifest_job {
 	int64_t id;
 	const char *question;
 	const json_t *options;	/* as submitted; NULL: {} */
+	/* The model file the daemon serves itself ([llm] spawn), or NULL:
+	 * {"path", "blake2b", "bytes"}. */
+	const json_t *served_model;
 };
 
 /* The unsigned manifest: version, job, models (from data's "model"), the
  * cited sources of data (cite > 0) with their text and snapshot hashes, the
- * BLAKE2b of the Markdown report and of the sidecar's exact bytes, created.
+ * BLAKE2b of the Markdown report and of the sidecar's exact bytes, created;
+ * served_model when the job gives one.
  * -EINVAL when data is not a report's data. */
 int manifest_build(const struct manifest_job *job, const json_t *data, const char *md,
     size_t md_len, const char *sidecar, size_t sidecar_len, int64_t created_ms, json_t **ret);

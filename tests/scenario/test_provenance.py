@@ -68,6 +68,16 @@ def main():
         return 2
     s = scenario.Scenario(limit=1).start()
     try:
+        # A model file the daemon "serves" ([llm] spawn): a stand-in
+        # process that names it; the scripted model answers the job.
+        model_file = os.path.join(s.dir, "tiny.gguf")
+        with open(model_file, "wb") as f:
+            f.write(os.urandom(3 * 1024 * 1024 + 17))
+        with open(model_file, "rb") as f:
+            model_hash = hashlib.blake2b(f.read(), digest_size=32).hexdigest()
+        s.config_text = s.config_text.replace(
+            "[llm]\n", "[llm]\nspawn = sh -c 'exec sleep 600' --model %s\n" % model_file, 1)
+        assert "spawn = " in s.config_text, s.config_text
         d = s.daemon()
         keyfile = os.path.join(d.state, "signing.key")
         st = os.stat(keyfile)
@@ -121,6 +131,8 @@ def main():
         assert man["key_id"] == hashlib.blake2b(bytes.fromhex(key),
                                                                digest_size=32).hexdigest()[:16]
         assert man["models"] and man["models"][0]["model"] == side["model"]["model"], man
+        assert man["served_model"] == {"path": model_file, "blake2b": model_hash,
+                                       "bytes": os.path.getsize(model_file)}, man
         assert {x["url"] for x in man["sources"]} == {x["url"] for x in cited.values()}, man
         # The exported bytes are the signed ones.
         with open(os.path.join(out, "report.md")) as f:
@@ -135,7 +147,8 @@ def main():
             assert hashlib.blake2b(f.read(), digest_size=32).hexdigest() == man["report_md"]
         with open(os.path.join(out, "report.json"), "rb") as f:
             assert hashlib.blake2b(f.read(), digest_size=32).hexdigest() == man["report_json"]
-        step("report -o DIR --with-sources: report.md, report.json, manifest.json, %d texts"
+        step("report -o DIR --with-sources: report.md, report.json, manifest.json (naming the "
+             "served model file's BLAKE2b), %d texts"
              % len(texts))
 
         rc, txt = verify(d, out)
