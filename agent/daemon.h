@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <uv.h>
 
 struct config;
@@ -16,6 +17,7 @@ struct fetch;
 struct spawn;
 struct search;
 struct llm_pool;
+struct sign_key;
 
 struct daemon {
 	uv_loop_t *loop;
@@ -31,6 +33,8 @@ struct daemon {
 	struct llm_pool *llm;	/* the model endpoints, one queue for every job */
 	struct llm_pool *verifier;	/* [llm] verifier_url's, or NULL: llm serves */
 	struct spawn *spawn;	/* the supervised model server, if [llm] spawn */
+	struct sign_key *key;	/* signs report manifests (provenance.c) */
+	json_t *served_model;	/* [llm] spawn's model file and its hash, once known */
 	int64_t start_ms;
 	bool stopping;
 };

@@ -32,5 +32,9 @@ void op_index_add(struct client *c, struct protocol_request *req);
 void op_search(struct client *c, struct protocol_request *req);
 void op_llm(struct client *c, struct protocol_request *req);
 void op_trace(struct client *c, struct protocol_request *req);
+/* provenance.c */
+void op_pubkey(struct client *c, struct protocol_request *req);
+void op_source_text(struct client *c, struct protocol_request *req);
+void op_verify_events(struct client *c, struct protocol_request *req);
 
 #endif

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "planner.h"
 #include "pool.h"
+#include "provenance.h"
 #include "research.h"
 #include "store.h"
 #include "str.h"
@@ -312,6 +313,8 @@ static void research_publish(struct research *rs)
 		r = store_report_put(rs->d->store, id, "json", text, now);
 	if (r == 0 && data)
 		r = store_research_put(rs->d->store, id, data);
+	if (r == 0 && text)
+		r = provenance_publish(rs->d, job_run_job(rs->run), md ? md : "", text, data, now);
 	free(text);
 	if (r < 0) {
 		char msg[128];

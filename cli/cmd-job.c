@@ -9,6 +9,7 @@
 
 #include "research.h"
 #include "str.h"
+#include "verify.h"
 #include "xmalloc.h"
 
 /* The limits researchd puts on a job's options (agent/job.c jobs_options,
@@ -476,7 +477,7 @@ int cli_cmd_watch(struct cli *cli, int argc, char **argv)
 
 /* Write data to path through a temporary file in the same directory and a
  * rename, so a reader never sees half a report. */
-static int cli_write_atomic(const char *path, const char *data, size_t len)
+int cli_write_atomic(const char *path, const char *data, size_t len)
 {
 	_cleanup_free_ char *dir = NULL, *tmp = NULL;
 	const char *slash = strrchr(path, '/'), *base;
@@ -526,8 +527,11 @@ int cli_cmd_report(struct cli *cli, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "with-sources", no_argument, NULL, 'W' },
 		{ 0 },
 	};
+	struct stat st;
+	bool with_sources = false;
 	_cleanup_json_ json_t *req = NULL, *reply = NULL;
 	_cleanup_free_ char *dumped = NULL;
 	const char *out = NULL, *format = NULL, *body;
@@ -546,6 +550,9 @@ int cli_cmd_report(struct cli *cli, int argc, char **argv)
 				return cli_usage_error(cli, "--format: '%s' is not markdown or json", cli_arg(cli, optarg));
 			format = optarg;
 			break;
+		case 'W':
+			with_sources = true;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
@@ -553,6 +560,15 @@ int cli_cmd_report(struct cli *cli, int argc, char **argv)
 	r = cli_want_id(cli, &id);
 	if (r != EXIT_OK)
 		return r;
+	/* A directory gets the report with what proves it (cli/export.c). */
+	if (out != NULL && stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (format != NULL)
+			return cli_usage_error(cli, "--format does not apply to a directory: it gets "
+			    "both formats");
+		return cli_report_export(cli, id, out, with_sources);
+	}
+	if (with_sources)
+		return cli_usage_error(cli, "--with-sources needs -o DIR, an existing directory");
 	req = cli_job_request("report", id);
 	if (format != NULL)
 		json_object_set_new(req, "format", json_string(format));

@@ -13,6 +13,7 @@
 #include "paths.h"
 #include "research.h"
 #include "str.h"
+#include "verify.h"
 #include "xmalloc.h"
 
 static const struct cli_cmd *cli_cmd_find(const char *name);
@@ -54,8 +55,12 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "status", "ID", "show a job, and why it waits if it does", cli_cmd_status },
 	{ "watch", "ID [--since N]",
 	    "show a job's events and progress until it ends; exit 0 if it ended done", cli_cmd_watch },
-	{ "report", "ID [-o FILE] [--format markdown|json]",
-	    "print a job's report, or write it to FILE", cli_cmd_report },
+	{ "report", "ID [-o FILE|DIR [--with-sources]] [--format markdown|json]",
+	    "print a job's report, or write it to FILE, or with its sidecar and signed manifest "
+	    "into DIR", cli_cmd_report },
+	{ "verify", "[--pubkey KEY] [--offline] PATH | --events ID",
+	    "check a report directory's signature, hashes and quotes, or a job's event log",
+	    cli_cmd_verify },
 	{ "cancel", "ID", "cancel a job", cli_cmd_job_op },
 	{ "finish", "ID", "stop researching now and write the report from what the job has",
 	    cli_cmd_finish },

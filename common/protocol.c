@@ -87,6 +87,12 @@ static const struct protocol_op protocol_ops[_OP_MAX] = {
 		{ "all", ARG_BOOL, 0, 0, 0 },
 	} },
 	[OP_FINISH] = { OP_FINISH, "finish", { JOB_ARG } },
+	[OP_PUBKEY] = { OP_PUBKEY, "pubkey", { { 0 } } },
+	[OP_SOURCE_TEXT] = { OP_SOURCE_TEXT, "source_text", {
+		JOB_ARG,
+		{ "text_hash", ARG_STRING, 1, 64, 64 },
+	} },
+	[OP_VERIFY_EVENTS] = { OP_VERIFY_EVENTS, "verify_events", { JOB_ARG } },
 };
 
 const struct protocol_op *protocol_op_find(const char *name)

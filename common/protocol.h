@@ -68,6 +68,9 @@ enum protocol_op_id {
 	OP_INDEX_ADD,
 	OP_SOURCES,
 	OP_FINISH,
+	OP_PUBKEY,
+	OP_SOURCE_TEXT,
+	OP_VERIFY_EVENTS,
 	_OP_MAX,
 };
 

@@ -265,6 +265,88 @@ static json_t *report_json(struct planner *p, const struct verify *v, size_t cit
 	return o;
 }
 
+/* ---- the sidecar's text, brief and budgets (docs/PROTOCOL.md) ------- */
+
+#define REPORT_SIDECAR_VERSION 1
+
+/* One sentence as the report shows it: its text with whitespace runs as
+ * one space, the finding ids it cites and their [n] numbers. */
+static json_t *report_json_sentence(const struct planner *p, const struct pl_sentence *s)
+{
+	json_t *o = json_object(), *fids = json_array(), *cites = json_array();
+	struct buf b;
+
+	buf_init(&b, REPORT_MAX);
+	put_line(&b, s->text);
+	for (size_t i = 0; i < s->ncites; i++) {
+		const struct pl_source *src = &p->s[p->f[s->cites[i] - 1].source];
+		bool dup = false;
+		size_t k;
+		json_t *v;
+
+		json_array_append_new(fids, json_integer(s->cites[i]));
+		json_array_foreach(cites, k, v)
+			dup = dup || json_integer_value(v) == src->cite;
+		if (!dup && src->cite > 0)
+			json_array_append_new(cites, json_integer(src->cite));
+	}
+	json_object_set_new(o, "text", json_string(b.data ? b.data : ""));
+	json_object_set_new(o, "findings", fids);
+	json_object_set_new(o, "cites", cites);
+	buf_free(&b);
+	return o;
+}
+
+/* What the Markdown shows as data: the short answer (as rendered: when no
+ * sentence of its own survived, the first of each section stands in), the
+ * sections, the brief, the model and the budgets. */
+static void report_json_text(const struct planner *p, json_t *o)
+{
+	json_t *answer = json_array(), *sections = json_array(), *brief;
+	bool from_sections = false;
+
+	for (size_t i = 0; i < p->nanswer; i++)
+		if (p->answer[i].text)
+			json_array_append_new(answer, report_json_sentence(p, &p->answer[i]));
+	for (size_t s = 0; s < p->nsec; s++) {
+		json_t *sents = json_array();
+
+		for (size_t i = 0; i < p->sec[s].nsent; i++)
+			if (p->sec[s].sent[i].text)
+				json_array_append_new(sents, report_json_sentence(p, &p->sec[s].sent[i]));
+		if (json_array_size(sents) == 0) {
+			json_decref(sents);
+			continue;
+		}
+		if (json_array_size(answer) == 0 || from_sections) {
+			from_sections = true;
+			json_array_append(answer, json_array_get(sents, 0));
+		}
+		json_array_append_new(sections, json_pack("{s:s, s:o}", "heading",
+		    p->sec[s].heading ? p->sec[s].heading : "", "sentences", sents));
+	}
+	brief = json_pack("{s:s?, s:s?, s:s?}", "scope", p->scope, "complete", p->complete,
+	    "language", p->language ? p->language : p->lang);
+	if (brief && p->key_terms)
+		json_object_set(brief, "key_terms", p->key_terms);
+	json_object_set_new(o, "version", json_integer(REPORT_SIDECAR_VERSION));
+	json_object_set_new(o, "job", json_integer(p->job_id));
+	json_object_set_new(o, "answer", answer);
+	json_object_set_new(o, "answer_from_sections", json_boolean(from_sections));
+	json_object_set_new(o, "sections", sections);
+	json_object_set_new(o, "brief", brief ? brief : json_object());
+	json_object_set_new(o, "model", json_pack("{s:s?, s:s?}", "model", p->model,
+	    "endpoint", p->endpoint));
+	json_object_set_new(o, "budgets", json_pack("{s:I, s:I, s:I, s:i, s:i}",
+	    "max_tokens", (json_int_t)p->max_tokens, "max_fetches", (json_int_t)p->max_fetches,
+	    "max_time", (json_int_t)(p->max_time_ms / 1000), "depth", p->depth,
+	    "breadth", p->breadth));
+	json_object_set_new(o, "usage", json_pack("{s:I, s:I, s:I, s:I, s:I}",
+	    "tokens", (json_int_t)p->tokens, "prompt_tokens", (json_int_t)p->prompt_tokens,
+	    "completion_tokens", (json_int_t)p->completion_tokens,
+	    "elapsed", (json_int_t)((p->now - p->t0) / 1000), "fetches", (json_int_t)p->fetches));
+}
+
 int pl_report_build(struct planner *p)
 {
 	struct verify v = { 0 };
@@ -415,5 +497,6 @@ int pl_report_build(struct planner *p)
 	}
 	p->report = buf_steal(&b);
 	p->report_data = report_json(p, &v, cited);
+	report_json_text(p, p->report_data);
 	return 0;
 }
