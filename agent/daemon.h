@@ -16,6 +16,7 @@ struct fetch;
 struct spawn;
 struct search;
 struct llm_pool;
+struct model;
 
 struct daemon {
 	uv_loop_t *loop;
@@ -29,7 +30,8 @@ struct daemon {
 	struct fetch *fetch;	/* polite fetching through the source cache */
 	struct search *search;	/* the configured search backends */
 	struct llm_pool *llm;	/* the model endpoints, one queue for every job */
-	struct spawn *spawn;	/* the supervised model server, if [llm] spawn */
+	struct spawn *spawn;	/* the supervised model server, [llm] spawn or serve */
+	struct model *model;	/* where d->llm's endpoints come from */
 	int64_t start_ms;
 	bool stopping;
 };

@@ -15,6 +15,7 @@
 #include "index.h"
 #include "llm-effect.h"
 #include "log.h"
+#include "model.h"
 #include "pool.h"
 #include "search.h"
 #include "tools.h"
@@ -96,31 +97,13 @@ static int tools_search_new(struct daemon *d)
 }
 
 /* The pool asks each endpoint what it is (llama-server /props, Ollama
- * /api/show) as it starts; a server that is down is found again later. */
+ * /api/show) as it starts; a server that is down is found again later.
+ * model.c makes it from [llm] url, serve or probe. */
 static int tools_llm_new(struct daemon *d)
 {
-	const struct config *c = d->config;
-	struct llm_pool_options o = {
-		.api_key_file = c->llm_api_key_file,
-		.model = c->llm_model,
-		.timeout_ms = c->llm_timeout * 1000,
-		.n_ctx = c->llm_context,
-		.slot_affinity = true,
-	};
-	struct buf urls;
 	int r;
 
-	buf_init(&urls, CONFIG_MAX_LIST * 4096);
-	for (size_t i = 0; i < c->llm_url.n; i++) {
-		r = buf_printf(&urls, "%s%s", i ? "," : "", c->llm_url.items[i]);
-		if (r < 0) {
-			buf_free(&urls);
-			return r;
-		}
-	}
-	o.urls = urls.data;
-	r = llm_pool_new(d->loop, d->http, &o, &d->llm);
-	buf_free(&urls);
+	r = model_new(d, &d->model);
 	if (r < 0)
 		return r;
 	return llm_register(d->effects, d->llm);
@@ -175,6 +158,7 @@ int tools_register(struct daemon *d)
 void tools_unregister(struct daemon *d)
 {
 	d->llm = llm_pool_free(d->llm);
+	d->model = model_free(d->model);
 	d->search = search_free(d->search);
 	d->fetch = fetch_free(d->fetch);
 	d->http = http_free(d->http);
