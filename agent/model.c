@@ -28,6 +28,7 @@
 #define MODEL_OVERHEAD (256LL << 20)	/* engine, buffers, compute graph */
 #define MODEL_MIN_SLOT_CTX 2048		/* below this a research prompt does not fit */
 #define MODEL_SLOT_CTX 8192		/* what a slot gets when memory allows */
+#define MODEL_RECHECK_TICKS 5		/* watches between checks on a found server */
 
 enum model_mode { MODEL_URL, MODEL_PROBE, MODEL_SERVE };
 static const char *const model_mode_names[] = { "url", "probe", "serve" };
@@ -37,7 +38,7 @@ struct model {
 	enum model_mode mode;
 	uv_timer_t watch;
 	bool *found;		/* per endpoint, as last logged */
-	unsigned n;
+	unsigned n, ticks;
 	/* serve */
 	char *file, *engine, *error;
 	int port;
@@ -461,7 +462,8 @@ static void model_watch_cb(uv_timer_t *t)
 		m->found[i] = info.discovered;
 		any = any || info.discovered;
 	}
-	if (!any)
+	/* While one answers, check on it less often. */
+	if (!any || ++m->ticks % MODEL_RECHECK_TICKS == 0)
 		llm_pool_probe(m->d->llm);
 }
 

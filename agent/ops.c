@@ -488,6 +488,7 @@ static const op_fn ops_handlers[_OP_MAX] = {
 	[OP_SEARCH] = op_search,
 	[OP_LLM] = op_llm,
 	[OP_TRACE] = op_trace,
+	[OP_DOCTOR] = op_doctor,
 };
 
 bool ops_handled(enum protocol_op_id id)

@@ -72,6 +72,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "sources", "[JOB] [--all] [--limit N]",
 	    "list the pages your jobs (or one job) fetched", cli_cmd_sources },
 	{ "ping", "", "check that researchd answers, and its version", cli_cmd_ping },
+	{ "doctor", "", "check what a research job needs: daemon, model, search, sandbox, disk",
+	    cli_cmd_doctor },
 	{ "stats", "", "show researchd's figures", cli_cmd_stats },
 	{ "help", "[COMMAND]", "show this help, or a command's usage", cli_cmd_help },
 };

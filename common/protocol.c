@@ -86,6 +86,7 @@ static const struct protocol_op protocol_ops[_OP_MAX] = {
 		{ "limit", ARG_INT, 0, 1, PROTOCOL_MAX_LIST },
 		{ "all", ARG_BOOL, 0, 0, 0 },
 	} },
+	[OP_DOCTOR] = { OP_DOCTOR, "doctor", { { 0 } } },
 };
 
 const struct protocol_op *protocol_op_find(const char *name)

@@ -67,6 +67,7 @@ enum protocol_op_id {
 	OP_LLM,
 	OP_INDEX_ADD,
 	OP_SOURCES,
+	OP_DOCTOR,
 	_OP_MAX,
 };
 

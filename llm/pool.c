@@ -305,6 +305,13 @@ static void disc_done(struct http_request *req, struct http_response *resp, void
 	 * and discovery runs again after a success. */
 	if (resp->error < 0 || ep->disc_stage >= (ep->p->o.probe ? 3 : 2)) {
 		ep->disc_running = false;
+		/* Probing: what does not answer as a model server is not one
+		 * (any more). */
+		if (ep->p->o.probe && ep->discovered) {
+			ep->discovered = false;
+			ep->model = mfree(ep->model);
+			ep->name_model = false;
+		}
 		pool_schedule(ep->p);
 		return;
 	}
@@ -1069,7 +1076,7 @@ bool llm_pool_reachable(const struct llm_pool *p)
 void llm_pool_probe(struct llm_pool *p)
 {
 	for (unsigned i = 0; i < p->neps; i++)
-		if (!p->eps[i].discovered)
+		if (!p->eps[i].discovered || (p->o.probe && p->eps[i].busy == 0))
 			disc_start(&p->eps[i]);
 }
 

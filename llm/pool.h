@@ -59,7 +59,7 @@ bool llm_pool_ready(const struct llm_pool *p);
 /* Has some endpoint answered (discovery connected, breaker not open)? */
 bool llm_pool_reachable(const struct llm_pool *p);
 /* Run discovery again on the endpoints that never told us what they are
- * (with probe: that are not found, or were lost). */
+ * (with probe: also on the idle ones found, to notice one that went away). */
 void llm_pool_probe(struct llm_pool *p);
 
 struct llm_request {
