@@ -14,9 +14,9 @@
 static void cli_doctor_line(struct cli *cli, bool ok, const char *name, const char *detail,
     const char *fix)
 {
-	printf("%-4s %-13s %s\n", ok ? "OK" : "FAIL", name, detail);
+	printf("%-4s %-16s %s\n", ok ? "OK" : "FAIL", name, detail);
 	if (!ok && fix && fix[0])
-		printf("     %-13s fix: %s\n", "", fix);
+		printf("     %-16s fix: %s\n", "", fix);
 }
 
 int cli_cmd_doctor(struct cli *cli, int argc, char **argv)
