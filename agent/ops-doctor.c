@@ -275,8 +275,8 @@ static void doctor_model(struct doctor *o, struct daemon *d)
 			doctor_add(o->checks, "engine memory", wx, wx ? "writable+executable memory allowed "
 			    "(the engine's JIT needs it)" : "the daemon may not map writable and executable "
 			    "memory (systemd MemoryDenyWriteExecute=), which the engine's JIT needs",
-			    "install etc/researchd.service.d/serve.conf as "
-			    "/etc/systemd/system/researchd.service.d/serve.conf, then "
+			    "copy /usr/share/researchd/researchd.service.d/serve.conf (etc/ in the source) "
+			    "to /etc/systemd/system/researchd.service.d/, then "
 			    "`systemctl daemon-reload && systemctl restart researchd`");
 			if (file && access(file, R_OK) < 0) {
 				snprintf(detail, sizeof(detail), "%s: %s", file, strerror(errno));
