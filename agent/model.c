@@ -39,6 +39,9 @@ struct model {
 	uv_timer_t watch;
 	bool *found;		/* per endpoint, as last logged */
 	unsigned n, ticks;
+	/* What the pool was made from: a reload does not remake it. */
+	json_t *probe;		/* the places looked at */
+	char *serve;		/* [llm] serve as written */
 	/* serve */
 	char *file, *engine, *error;
 	int port;
@@ -496,6 +499,10 @@ int model_new(struct daemon *d, struct model **ret)
 	int r;
 
 	m->d = d;
+	m->probe = json_array();
+	for (size_t i = 0; i < c->llm_probe.n; i++)
+		json_array_append_new(m->probe, json_string(c->llm_probe.items[i]));
+	m->serve = c->llm_serve ? xstrdup(c->llm_serve) : NULL;
 	buf_init(&urls, CONFIG_MAX_LIST * 4096);
 	m->mode = c->llm_url.n > 0 ? MODEL_URL : c->llm_serve ? MODEL_SERVE : MODEL_PROBE;
 	if (m->mode == MODEL_URL) {
@@ -540,6 +547,8 @@ int model_new(struct daemon *d, struct model **ret)
 out:
 	buf_free(&urls);
 	if (m) {
+		json_decref(m->probe);
+		free(m->serve);
 		free(m->file);
 		free(m->engine);
 		free(m->error);
@@ -558,6 +567,8 @@ struct model *model_free(struct model *m)
 	if (m == NULL)
 		return NULL;
 	free(m->found);
+	json_decref(m->probe);
+	free(m->serve);
 	free(m->file);
 	free(m->engine);
 	free(m->error);
@@ -568,23 +579,19 @@ struct model *model_free(struct model *m)
 
 json_t *model_status(const struct model *m)
 {
-	const struct config *c = m->d->config;
 	struct llm_endpoint_info info;
-	json_t *o = json_pack("{s:s}", "mode", model_mode_names[m->mode]), *found, *probe, *s;
+	json_t *o = json_pack("{s:s}", "mode", model_mode_names[m->mode]), *found, *s;
 	bool any = false;
 
 	if (m->mode == MODEL_PROBE) {
-		probe = json_array();
 		found = json_array();
-		for (size_t i = 0; i < c->llm_probe.n; i++)
-			json_array_append_new(probe, json_string(c->llm_probe.items[i]));
 		for (unsigned i = 0; llm_pool_endpoint(m->d->llm, i, &info) == 0; i++)
 			if (info.discovered) {
 				json_array_append_new(found, json_pack("{s:s, s:s, s:s?}", "url", info.url,
 				    "kind", info.kind, "model", info.model));
 				any = true;
 			}
-		json_object_set_new(o, "probe", probe);
+		json_object_set(o, "probe", m->probe);
 		json_object_set_new(o, "found", found);
 		if (any)
 			json_object_set_new(o, "hint", json_sprintf("to pin it, set [llm] url = %s in the "
@@ -595,7 +602,7 @@ json_t *model_status(const struct model *m)
 			    "is elsewhere, or run one here with `research model pull NAME` and "
 			    "[llm] serve = NAME"));
 	} else if (m->mode == MODEL_SERVE) {
-		s = json_pack("{s:s, s:s?, s:s?}", "name", c->llm_serve, "file", m->file, "engine", m->engine);
+		s = json_pack("{s:s, s:s?, s:s?}", "name", m->serve, "file", m->file, "engine", m->engine);
 		if (m->error)
 			json_object_set_new(s, "error", json_string(m->error));
 		else {

@@ -248,8 +248,9 @@ def test_serve_runs_engine():
         def server():
             return d.request({"op": "stats"})["stats"]["llm_server"]
 
-        st = server()
-        assert st["ready"] and st["pid"] > 0, st
+        # the supervisor's health poll may come a moment after the answer
+        st = d.wait_for(lambda: server()["ready"] and server(), timeout=30, what="the health check")
+        assert st["pid"] > 0, st
         with open("/proc/%d/cmdline" % st["pid"]) as f:
             args = f.read().split("\0")
         assert os.path.join(models, "stories260K.gguf") in args and "-np" in args and "-c" in args, args
