@@ -267,12 +267,17 @@ static void doctor_model(struct doctor *o, struct daemon *d)
 		if (err)
 			doctor_add(o->checks, "engine", false, err, err);
 		else {
-			bool wx = model_wx_allowed();
+			const char *engine = json_string_value(json_object_get(serve, "engine"));
+			const char *base = engine && strrchr(engine, '/') ? strrchr(engine, '/') + 1 : engine;
+			/* llama-server compiles nothing at run time. */
+			bool jit = base == NULL || strcmp(base, "llama-server") != 0;
+			bool wx = !jit || model_wx_allowed();
 
 			snprintf(detail, sizeof(detail), "%s runs %s", json_string_value(json_object_get(serve,
 			    "engine")), file);
 			doctor_add(o->checks, "engine", true, detail, NULL);
-			doctor_add(o->checks, "engine memory", wx, wx ? "writable+executable memory allowed "
+			doctor_add(o->checks, "engine memory", wx, !jit ? "llama-server needs no "
+			    "writable+executable memory" : wx ? "writable+executable memory allowed "
 			    "(the engine's JIT needs it)" : "the daemon may not map writable and executable "
 			    "memory (systemd MemoryDenyWriteExecute=), which the engine's JIT needs",
 			    "copy /usr/share/researchd/researchd.service.d/serve.conf (etc/ in the source) "
