@@ -211,6 +211,60 @@ def test_serve_config_errors():
         d.cleanup()
 
 
+FAKE_LLAMA = r"""#!/usr/bin/env python3
+# A stand-in llama-server: records its arguments, answers /health and /props.
+import http.server, json, sys
+args = sys.argv[1:]
+open(sys.argv[0] + ".args", "w").write(json.dumps(args))
+port = int(args[args.index("--port") + 1])
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def do_GET(self):
+        body = json.dumps({"status": "ok"} if self.path == "/health" else
+                          {"default_generation_settings": {"n_ctx": 77}, "total_slots": 1}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.HTTPServer((args[args.index("--host") + 1], port), H).serve_forever()
+"""
+
+
+def test_serve_prefers_llama_server():
+    """A llama-server on PATH is run, with llama-server's flags and the
+    context planned from the model's header (make-gguf.py: trained 256)."""
+    d = Daemon("")
+    bindir = os.path.join(d.dir, "bin")
+    os.makedirs(bindir)
+    fake = os.path.join(bindir, "llama-server")
+    with open(fake, "w") as f:
+        f.write(FAKE_LLAMA)
+    os.chmod(fake, 0o755)
+    gguf = os.path.join(d.dir, "tiny.gguf")
+    subprocess.run(["python3", os.path.join(TOP, "tests", "llm", "model-server", "make-gguf.py"), gguf],
+                   check=True, capture_output=True, timeout=60)
+    d.write_config("[llm]\nserve = %s\nserve_threads = 1\n[search]\nbackends = local\n" % gguf)
+    path = os.environ["PATH"]
+    os.environ["PATH"] = bindir + ":" + path
+    try:
+        d.start()
+        d.wait_for(lambda: os.path.exists(fake + ".args"), timeout=20, what="the fake llama-server")
+        args = json.load(open(fake + ".args"))
+        assert args[args.index("-m") + 1] == gguf, args
+        assert args[args.index("--host") + 1] == "127.0.0.1", args
+        assert args[args.index("-t") + 1] == "1", args
+        slots = int(args[args.index("-np") + 1])
+        assert slots >= 1 and int(args[args.index("-c") + 1]) == 256 * slots, args
+        out = d.wait_for(lambda: "context: 77 tokens per slot" in d.cli("llm").stdout and d.cli("llm"),
+                         timeout=20, what="discovery of the served engine")
+        assert "with %s:" % fake in out.stdout, out.stdout
+        assert d.stop() == 0
+    finally:
+        os.environ["PATH"] = path
+        d.cleanup()
+
+
 def test_serve_runs_engine():
     if not os.path.exists(STORIES):
         raise SkipTest("../shared/models/stories260K.gguf is absent")
@@ -279,4 +333,4 @@ def test_serve_runs_engine():
 
 if __name__ == "__main__":
     run([test_probe_finds_server, test_nothing_found_says_what_to_do, test_doctor_without_daemon,
-         test_serve_config_errors, test_serve_runs_engine])
+         test_serve_config_errors, test_serve_prefers_llama_server, test_serve_runs_engine])
