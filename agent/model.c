@@ -419,6 +419,10 @@ static int model_serve_start(struct model *m)
 	argv[11] = "-np"; argv[12] = num[3];
 	argv[13] = NULL;
 	snprintf(health, sizeof(health), "http://127.0.0.1:%d/health", m->port);
+	/* researchd-llm leaves when its parent is no longer this process (a
+	 * daemon killed with SIGKILL cannot stop it). */
+	snprintf(num[4], sizeof(num[4]), "%d", (int)getpid());
+	setenv("RESEARCHD_PARENT_PID", num[4], 1);
 	log_info("[llm] serve: %s with %s: %lld threads, %lld slots, context %lld "
 	    "(trained %lld), KV cache about %lld MiB, at 127.0.0.1:%d", m->file, m->engine,
 	    (long long)m->plan.threads, (long long)m->plan.slots, (long long)m->plan.context,

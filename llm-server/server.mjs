@@ -1050,6 +1050,12 @@ function shutdown(sig) {
 process.on("SIGTERM", () => shutdown("SIGTERM"));
 process.on("SIGINT", () => shutdown("SIGINT"));
 
+// Run by researchd ([llm] serve): leave with the daemon, even one that was
+// killed with SIGKILL and could not stop us (we are then reparented).
+const parentPid = Number(process.env.RESEARCHD_PARENT_PID || 0);
+if (parentPid > 1 && parentPid === process.ppid)
+    setInterval(() => { if (process.ppid !== parentPid) shutdown("parent gone"); }, 1000).unref();
+
 server.listen(opt.port, "127.0.0.1", async () => {
     const port = server.address().port;
     log(`loading 127.0.0.1:${port} model ${opt.model}`);

@@ -326,6 +326,16 @@ def test_serve_runs_engine():
         while alive(again["pid"]) and time.time() < deadline:
             time.sleep(0.05)
         assert not alive(again["pid"]), "the engine outlived the daemon"
+        # a daemon killed with SIGKILL cannot stop it: the engine leaves by itself
+        d.start()
+        third = d.wait_for(lambda: server()["ready"] and server(), timeout=90, what="the engine")
+        d.kill9()
+        deadline = time.time() + 15
+        while alive(third["pid"]) and time.time() < deadline:
+            time.sleep(0.1)
+        if alive(third["pid"]):
+            os.kill(third["pid"], 9)
+            raise AssertionError("the engine outlived a daemon killed with SIGKILL")
     finally:
         os.environ.pop("XDG_DATA_HOME", None)
         d.cleanup()
