@@ -15,6 +15,8 @@
 #define CONFIG_MAX_FILE (1024 * 1024)	/* bytes in the whole file */
 
 #define CONFIG_DEFAULT_PATH RESEARCHD_SYSCONFDIR "/researchd.conf"
+/* Where users run model servers: llama-server, Ollama, LM Studio, vLLM. */
+#define CONFIG_DEFAULT_PROBE "127.0.0.1:8080,127.0.0.1:11434,127.0.0.1:1234,127.0.0.1:8000"
 
 struct config_list {
 	size_t n;
@@ -35,13 +37,19 @@ struct config {
 	bool selftest;
 
 	/* [llm] */
-	struct config_list llm_url;
-	struct config_list llm_verifier_url;	/* the verifier pass's endpoints; none: llm_url's */
+	struct config_list llm_url;	/* empty: serve, or probe loopback */
+	struct config_list llm_probe;	/* loopback HOST:PORT to look for a server at */
+	struct config_list llm_verifier_url;	/* the verifier pass's endpoints; none: the main pool */
 	char *llm_model;
 	char *llm_api_key_file;
 	char *llm_spawn;
 	int64_t llm_timeout;		/* seconds */
 	int64_t llm_context;		/* tokens per slot; 0: discovered */
+	char *llm_serve;		/* a GGUF file or a pulled model's name to run */
+	char *llm_serve_engine;		/* NULL: llama-server on PATH, else researchd-llm */
+	int64_t llm_serve_threads;	/* 0: chosen from the machine */
+	int64_t llm_serve_context;	/* total tokens; 0: chosen */
+	int64_t llm_serve_slots;	/* 0: chosen */
 
 	/* [search] */
 	struct config_list search_backends;

@@ -121,6 +121,9 @@ static void daemon_reload(struct daemon *d)
 	if ((c->llm_spawn == NULL) != (old->llm_spawn == NULL) ||
 	    (c->llm_spawn && strcmp(c->llm_spawn, old->llm_spawn) != 0))
 		log_warnx("reload: [llm] spawn changes take effect at the next start");
+	if ((c->llm_serve == NULL) != (old->llm_serve == NULL) ||
+	    (c->llm_serve && strcmp(c->llm_serve, old->llm_serve) != 0))
+		log_warnx("reload: [llm] serve changes take effect at the next start");
 	free(c->socket);
 	c->socket = xstrdup(old->socket);
 	free(c->state_dir);

@@ -533,6 +533,7 @@ static const op_fn ops_handlers[_OP_MAX] = {
 	[OP_PUBKEY] = op_pubkey,
 	[OP_SOURCE_TEXT] = op_source_text,
 	[OP_VERIFY_EVENTS] = op_verify_events,
+	[OP_DOCTOR] = op_doctor,
 };
 
 bool ops_handled(enum protocol_op_id id)

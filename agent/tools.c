@@ -15,6 +15,7 @@
 #include "index.h"
 #include "llm-effect.h"
 #include "log.h"
+#include "model.h"
 #include "pool.h"
 #include "search.h"
 #include "tools.h"
@@ -128,13 +129,13 @@ static int tools_pool_new(struct daemon *d, const struct config_list *list, int6
 	return r;
 }
 
-/* "llm.chat" on [llm] url; "llm.verify" on [llm] verifier_url when it is
- * set, else on the same pool. */
+/* "llm.chat" on the pool model.c makes from [llm] url, serve or probe;
+ * "llm.verify" on [llm] verifier_url when it is set, else on the same pool. */
 static int tools_llm_new(struct daemon *d)
 {
 	int r;
 
-	r = tools_pool_new(d, &d->config->llm_url, 0, &d->llm);
+	r = model_new(d, &d->model);
 	if (r < 0)
 		return r;
 	r = llm_register(d->effects, d->llm);
@@ -201,6 +202,7 @@ void tools_unregister(struct daemon *d)
 {
 	d->llm = llm_pool_free(d->llm);
 	d->verifier = llm_pool_free(d->verifier);
+	d->model = model_free(d->model);
 	d->search = search_free(d->search);
 	d->fetch = fetch_free(d->fetch);
 	d->http = http_free(d->http);

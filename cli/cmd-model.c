@@ -136,38 +136,6 @@ static int model_resolve(struct cli *cli, const char *name, char **ret_url, char
 	return 0;
 }
 
-/* The header of a model file, reading more of it while it is cut short. */
-static int model_read_header(const char *path, struct gguf_info *ret)
-{
-	size_t want = 1u << 20, have = 0;
-	_cleanup_free_ unsigned char *b = NULL;
-	int fd, r = -ENODATA;
-	ssize_t n;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		b = xrealloc(b, want);
-		while (have < want) {
-			n = read(fd, b + have, want - have);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;
-			have += (size_t)n;
-		}
-		r = gguf_parse(b, have, ret);
-		if (r != -ENODATA || have < want || want >= GGUF_MAX_HEADER)
-			break;
-		want *= 4;
-		if (want > GGUF_MAX_HEADER)
-			want = GGUF_MAX_HEADER;
-	}
-	close(fd);
-	return r == -ENODATA && have < want ? -EBADMSG : r;
-}
-
 static const char *model_header_error(int r)
 {
 	switch (r) {
@@ -254,7 +222,7 @@ static int model_pull(struct cli *cli, int argc, char **argv)
 	}
 	/* A page that is not a model (an error page served with 200, say)
 	 * is no model: it is not left there to be served. */
-	r = model_read_header(dest, &info);
+	r = gguf_read_file(dest, &info);
 	if (r == -EBADMSG || r == -EPROTONOSUPPORT) {
 		(void)unlink(dest);
 		return model_error("pull %s: the file fetched is %s; removed it", file,
@@ -389,7 +357,7 @@ static int model_list(struct cli *cli, int argc, char **argv)
 
 		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
 			continue;
-		hr = model_read_header(path, &info);
+		hr = gguf_read_file(path, &info);
 		model_put_size(size, sizeof(size), (uint64_t)st.st_size);
 		if (cli->json) {
 			json_t *m = json_pack("{s:s, s:s, s:I}", "name", names[i], "path", path,

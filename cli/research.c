@@ -84,6 +84,8 @@ static const struct cli_cmd cli_cmds[] = {
 	    "[--dir DIR]", "fetch, list or remove GGUF models in your models directory (no daemon)",
 	    cli_cmd_model },
 	{ "ping", "", "check that researchd answers, and its version", cli_cmd_ping },
+	{ "doctor", "", "check what a research job needs: daemon, model, search, sandbox, disk",
+	    cli_cmd_doctor },
 	{ "stats", "", "show researchd's figures", cli_cmd_stats },
 	{ "help", "[COMMAND]", "show this help, or a command's usage", cli_cmd_help },
 };

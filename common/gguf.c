@@ -1,10 +1,14 @@
 /* GGUF header reader (see gguf.h): a bounds-checked walk over the metadata
  * key/values and tensor infos of GGUF v2/v3, little-endian. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gguf.h"
+#include "xmalloc.h"
 
 #define GGUF_MAGIC "GGUF"
 #define GGUF_MAX_KV (1u << 20)
@@ -12,7 +16,7 @@
 #define GGUF_MAX_DIMS 4
 #define GGUF_MAX_NEST 4		/* arrays of arrays, deeper is refused */
 #define GGUF_N_TYPES 64		/* ggml types we count elements of */
-#define GGUF_MAX_CTX_KEYS 4
+#define GGUF_MAX_CTX_KEYS 32	/* ARCH.* keys kept until ARCH is known */
 
 enum {
 	GGUF_U8, GGUF_I8, GGUF_U16, GGUF_I16, GGUF_U32, GGUF_I32, GGUF_F32, GGUF_BOOL,
@@ -195,8 +199,16 @@ int gguf_parse(const void *data, size_t len, struct gguf_info *ret)
 {
 	struct gguf_reader rd = { .p = data, .len = len };
 	struct gguf_info info = { .file_type = -1, .dominant_type = -1 };
-	/* ARCH.context_length keys seen before we know ARCH. */
-	struct { const unsigned char *arch; size_t n; int64_t v; } ctx[GGUF_MAX_CTX_KEYS];
+	/* ARCH.* keys seen before we know ARCH: which, the ARCH part, value. */
+	static const char *const arch_keys[] = {
+		".context_length", ".block_count", ".embedding_length",
+		".attention.head_count", ".attention.head_count_kv",
+	};
+	uint64_t *arch_vals[] = {
+		&info.context_length, &info.block_count, &info.embedding_length,
+		&info.head_count, &info.head_count_kv,
+	};
+	struct { const unsigned char *arch; size_t n; int64_t v; int which; } ctx[GGUF_MAX_CTX_KEYS];
 	uint64_t per_type[GGUF_N_TYPES] = { 0 }, n_kv, best = 0;
 	const unsigned char *b;
 	size_t n_ctx = 0;
@@ -255,17 +267,24 @@ int gguf_parse(const void *data, size_t len, struct gguf_info *ret)
 			dst[sn] = '\0';
 		} else if (is_int && gguf_key_is(k, kn, "general.file_type")) {
 			info.file_type = v;
-		} else if (is_int && v >= 0 && kn > 15 &&
-		    memcmp(k + kn - 15, ".context_length", 15) == 0 && n_ctx < GGUF_MAX_CTX_KEYS) {
-			ctx[n_ctx].arch = k;
-			ctx[n_ctx].n = kn - 15;
-			ctx[n_ctx].v = v;
-			n_ctx++;
+		} else if (is_int && v >= 0 && n_ctx < GGUF_MAX_CTX_KEYS) {
+			for (int w = 0; w < (int)(sizeof(arch_keys) / sizeof(arch_keys[0])); w++) {
+				size_t sn = strlen(arch_keys[w]);
+
+				if (kn > sn && memcmp(k + kn - sn, arch_keys[w], sn) == 0) {
+					ctx[n_ctx].arch = k;
+					ctx[n_ctx].n = kn - sn;
+					ctx[n_ctx].v = v;
+					ctx[n_ctx].which = w;
+					n_ctx++;
+					break;
+				}
+			}
 		}
 	}
 	for (size_t i = 0; i < n_ctx; i++)
 		if (ctx[i].n == strlen(info.arch) && memcmp(ctx[i].arch, info.arch, ctx[i].n) == 0)
-			info.context_length = (uint64_t)ctx[i].v;
+			*arch_vals[ctx[i].which] = (uint64_t)ctx[i].v;
 
 	for (uint64_t i = 0; i < info.n_tensors; i++) {
 		const unsigned char *name;
@@ -321,4 +340,36 @@ const char *gguf_quant_name(const struct gguf_info *info)
 	if (s == NULL && info->dominant_type >= 0 && (size_t)info->dominant_type < nt)
 		s = gguf_ttypes[info->dominant_type];
 	return s != NULL ? s : "?";
+}
+
+int gguf_read_file(const char *path, struct gguf_info *ret)
+{
+	size_t want = 1u << 20, have = 0;
+	unsigned char *b = NULL;
+	int fd, r = -ENODATA;
+	ssize_t n;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		b = xrealloc(b, want);
+		while (have < want) {
+			n = read(fd, b + have, want - have);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			have += (size_t)n;
+		}
+		r = gguf_parse(b, have, ret);
+		if (r != -ENODATA || have < want || want >= GGUF_MAX_HEADER)
+			break;
+		want *= 4;
+		if (want > GGUF_MAX_HEADER)
+			want = GGUF_MAX_HEADER;
+	}
+	close(fd);
+	free(b);
+	return r == -ENODATA && have < want ? -EBADMSG : r;
 }

@@ -93,6 +93,7 @@ static const struct protocol_op protocol_ops[_OP_MAX] = {
 		{ "text_hash", ARG_STRING, 1, 64, 64 },
 	} },
 	[OP_VERIFY_EVENTS] = { OP_VERIFY_EVENTS, "verify_events", { JOB_ARG } },
+	[OP_DOCTOR] = { OP_DOCTOR, "doctor", { { 0 } } },
 };
 
 const struct protocol_op *protocol_op_find(const char *name)

@@ -71,6 +71,7 @@ enum protocol_op_id {
 	OP_PUBKEY,
 	OP_SOURCE_TEXT,
 	OP_VERIFY_EVENTS,
+	OP_DOCTOR,
 	_OP_MAX,
 };
 

@@ -68,7 +68,7 @@ def test_spawn_supervises_model_server():
 
 
 def test_spawn_bad_command_keeps_daemon_up():
-    d = Daemon("[llm]\nspawn = /nonexistent/llama-server --port 1\n")
+    d = Daemon("[llm]\nurl = http://127.0.0.1:1/v1\nspawn = /nonexistent/llama-server --port 1\n")
     try:
         d.start()
         st = d.wait_for(lambda: d.request({"op": "stats"})["stats"]["llm_server"]["state"] == "backoff"
