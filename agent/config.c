@@ -73,6 +73,7 @@ static const struct config_key config_keys[] = {
 	K("fetch", "max_body", CT_BYTES, fetch_max_body, 1024, 1024LL * 1024 * 1024),
 	K("fetch", "timeout", CT_SECONDS, fetch_timeout, 1, 3600),
 	K("fetch", "cache_ttl", CT_SECONDS, cache_ttl, 0, 365LL * 86400),
+	K("fetch", "host_delay", CT_SECONDS, host_delay, 0, 3600),
 
 	K("budget", "max_time", CT_SECONDS, budget_max_time, 1, 30LL * 86400),
 	K("budget", "max_tokens", CT_INT, budget_max_tokens, 1, 1000000000000LL),
@@ -134,6 +135,7 @@ struct config *config_new(void)
 	c->fetch_max_body = 10LL * 1024 * 1024;
 	c->fetch_timeout = 30;
 	c->cache_ttl = 86400;
+	c->host_delay = 1;
 
 	c->budget_max_time = 3600;
 	c->budget_max_tokens = 2000000;

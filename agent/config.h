@@ -54,6 +54,7 @@ struct config {
 	int64_t fetch_max_body;		/* bytes */
 	int64_t fetch_timeout;		/* seconds */
 	int64_t cache_ttl;		/* seconds */
+	int64_t host_delay;		/* seconds between two requests' starts to one host */
 
 	/* [budget] defaults for new jobs */
 	int64_t budget_max_time;	/* seconds of wall time */

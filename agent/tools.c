@@ -32,6 +32,7 @@ void fetch_config_from(struct fetch_config *c, const struct config *cfg)
 	c->max_body = cfg->fetch_max_body;
 	c->timeout_ms = cfg->fetch_timeout * 1000;
 	c->cache_ttl_ms = cfg->cache_ttl * 1000;
+	c->host_delay_ms = cfg->host_delay * 1000;
 }
 
 #define TOOLS_MAX_TRANSFERS 32
@@ -70,6 +71,7 @@ static void tools_fetch_config(const struct config *c, struct fetch_config *fc)
 	fc->max_body = c->fetch_max_body;
 	fc->timeout_ms = c->fetch_timeout * 1000;
 	fc->cache_ttl_ms = c->cache_ttl * 1000;
+	fc->host_delay_ms = c->host_delay * 1000;
 }
 
 /* The search backends' endpoints come from the configuration, not from
