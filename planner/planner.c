@@ -269,8 +269,7 @@ static void build_fetch(struct planner *p)
 			s->state = PLS_FAILED;
 			s->error = xstrdup("not fetched: the fetch budget (max_fetches) was spent");
 			p->dropped_urls++;
-			if (p->ended_by == NULL)
-				p->ended_by = "the fetch budget (max_fetches) ran out";
+			p->fetch_spent = true;
 			continue;
 		}
 		p->fetches++;
@@ -446,6 +445,12 @@ static bool should_stop(struct planner *p)
 
 	if (budget_low(p))
 		return true;
+	/* Another round could search but not read what it finds: write with
+	 * what this one read, and say which budget ended it. */
+	if (p->fetch_spent) {
+		p->ended_by = "the fetch budget (max_fetches) ran out";
+		return true;
+	}
 	if (p->round + 1 >= p->depth) {
 		p->ended_by = "the depth budget (max_depth) was reached";
 		return true;
