@@ -39,12 +39,14 @@ def skip(why):
 
 
 class Scenario:
-    def __init__(self, model_args=(), search_delay_ms=0, config=None, limit=None):
-        """model_args: model.py flags; config: {section: {key: value}} for
+    def __init__(self, model_args=(), search_delay_ms=0, config=None, limit=None, search_args=()):
+        """model_args: model.py flags; search_args: `web.py search` flags ("{site}" in
+        them becomes the nginx's base URL); config: {section: {key: value}} for
         researchd.conf on top of web.researchd_config's; limit: the first
         N questions only (the corpus stays whole)."""
         self.model_args = list(model_args)
         self.search_delay_ms = search_delay_ms
+        self.search_args = list(search_args)
         self.config = config or {}
         self.limit = limit
         self.dir = None
@@ -64,7 +66,9 @@ class Scenario:
                 json.dump(self.data, f, ensure_ascii=False)
             self.nginx = web.Nginx(self.data, os.path.join(self.dir, "web")).start()
             self.search = web.SearchServer(self.data_path, self.nginx.base, self.search_delay_ms,
-                                           self._sub("search")).start()
+                                           self._sub("search"),
+                                           [a.replace("{site}", self.nginx.base)
+                                            for a in self.search_args]).start()
             self.model = model.ModelServer(self.data_path, self.model_args, self._sub("model")).start()
             self.config_text = web.researchd_config(self.search.url, self.model.url, self.config)
         except BaseException:
