@@ -223,13 +223,26 @@ def test_two_jobs(s, d):
     assert s.model.violations() == [] and s.model.answered_twice() == {}
 
 
+def test_one_job_uses_both_slots(s, d):
+    # A job's reads are one batch: on a 2-slot server two run at once
+    # (the daemon's HTTP client once held each request to a host until the
+    # previous one's response headers came).
+    q = s.question(0)
+    ended_done(d, scenario.submit(d, q["question"]))
+    reads = [(r["t_slot"], r["t_end"]) for r in model_log(s, q["question"])
+             if r["schema"] == "read" and r["outcome"] == "served"]
+    assert len(reads) >= 2, reads
+    assert max_overlap(reads) == 2, "the job's reads were served one at a time"
+
+
 TESTS = [with_scenario(test_invented_quotes, model_args=["--invent-quotes"]),
          with_scenario(test_stuck_gaps, model_args=["--stuck-gaps"]),
          with_scenario(test_budgets),
          missing_and_silent,
          with_scenario(test_cancel, model_args=["--delay-ms", "400"]),
          with_scenario(test_pause_resume, model_args=["--delay-ms", "300"]),
-         with_scenario(test_two_jobs, model_args=["--delay-ms", "100"])]
+         with_scenario(test_two_jobs, model_args=["--delay-ms", "100"]),
+         with_scenario(test_one_job_uses_both_slots, model_args=["--delay-ms", "200"])]
 
 
 if __name__ == "__main__":
