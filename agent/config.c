@@ -66,6 +66,7 @@ static const struct config_key config_keys[] = {
 	K("search", "searxng_url", CT_URL, searxng_url, 0, 0),
 	K("search", "brave_key_file", CT_PATH, brave_key_file, 0, 0),
 	K("search", "max_results", CT_INT, search_max_results, 1, 100),
+	K("search", "rate", CT_INT, search_rate, 1, 1000),
 
 	K("fetch", "user_agent", CT_STRING, user_agent, 0, 0),
 	K("fetch", "allow_hosts", CT_HOSTS, allow_hosts, 0, 0),
@@ -129,6 +130,7 @@ struct config *config_new(void)
 	config_list_add(&c->search_backends, "arxiv");
 	config_list_add(&c->search_backends, "local");
 	c->search_max_results = 10;
+	c->search_rate = 1;
 
 	c->user_agent = xstrdup("researchd/" RESEARCHD_VERSION);
 	c->robots = true;

@@ -46,6 +46,7 @@ struct config {
 	char *searxng_url;
 	char *brave_key_file;
 	int64_t search_max_results;
+	int64_t search_rate;		/* requests per second to one backend */
 
 	/* [fetch] */
 	char *user_agent;

@@ -88,6 +88,11 @@ static int tools_search_new(struct daemon *d)
 		.user_agent = c->user_agent,
 		.max_results = (unsigned)c->search_max_results,
 		.store = d->store,
+		/* rate per second, bursts of 2 s worth (at least 2), and half a
+		 * rate period between two requests (500 ms at the default 1). */
+		.rate_per_second = (double)c->search_rate,
+		.rate_burst = c->search_rate > 1 ? 2.0 * (double)c->search_rate : 2.0,
+		.min_interval_ms = 500 / c->search_rate > 0 ? 500 / c->search_rate : -1,
 	};
 	int r;
 

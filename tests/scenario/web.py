@@ -405,7 +405,8 @@ def researchd_config(searxng_url, llm_url, extra=None):
     conf = {
         "server": {"log_level": "debug"},
         "llm": {"url": llm_url, "timeout": "120s"},
-        "search": {"backends": "searxng", "searxng_url": searxng_url, "max_results": "10"},
+        "search": {"backends": "searxng", "searxng_url": searxng_url, "max_results": "10",
+                   "rate": "100"},
         "fetch": {"allow_hosts": "127.0.0.1/32", "robots": "no", "timeout": "30s",
                   "host_delay": "0"},
     }
