@@ -160,20 +160,17 @@ def test_cancel(s, d):
     t_cancel = time.time()
     r = d.request({"op": "cancel", "job": jid})
     assert r["ok"], r
+    t_replied = time.time()     # the daemon had the cancel by then
     j = scenario.wait_end(d, [jid], 30)[jid]
     assert j["state"] == "cancelled", j
     time.sleep(1.0)     # the server's log line of an aborted request
     log = model_log(s, q["question"])
-    late = [r for r in log if r["t_start"] > t_cancel + 0.05]
+    late = [r for r in log if r["t_start"] > t_replied]
     assert late == [], "requests after the cancel: %s" % late
     open_at_cancel = [r for r in log if r["t_start"] < t_cancel and r.get("t_end", 1e18) > t_cancel]
     assert open_at_cancel, "nothing was in flight at the cancel: the case did not happen"
     assert all(r["outcome"] == "aborted" for r in open_at_cancel), open_at_cancel
-    assert r_served_after(log, t_cancel) == [], log
-
-
-def r_served_after(log, t):
-    return [r for r in log if r["outcome"] == "served" and r["t_end"] > t + 0.05]
+    assert [r for r in log if r["outcome"] == "served" and r["t_end"] > t_replied] == [], log
 
 
 def test_pause_resume(s, d):
