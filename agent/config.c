@@ -75,6 +75,7 @@ static const struct config_key config_keys[] = {
 	K("search", "searxng_url", CT_URL, searxng_url, 0, 0),
 	K("search", "brave_key_file", CT_PATH, brave_key_file, 0, 0),
 	K("search", "max_results", CT_INT, search_max_results, 1, 100),
+	K("search", "rate", CT_INT, search_rate, 1, 1000),
 
 	K("fetch", "user_agent", CT_STRING, user_agent, 0, 0),
 	K("fetch", "allow_hosts", CT_HOSTS, allow_hosts, 0, 0),
@@ -82,6 +83,7 @@ static const struct config_key config_keys[] = {
 	K("fetch", "max_body", CT_BYTES, fetch_max_body, 1024, 1024LL * 1024 * 1024),
 	K("fetch", "timeout", CT_SECONDS, fetch_timeout, 1, 3600),
 	K("fetch", "cache_ttl", CT_SECONDS, cache_ttl, 0, 365LL * 86400),
+	K("fetch", "host_delay", CT_SECONDS, host_delay, 0, 3600),
 
 	K("budget", "max_time", CT_SECONDS, budget_max_time, 1, 30LL * 86400),
 	K("budget", "max_tokens", CT_INT, budget_max_tokens, 1, 1000000000000LL),
@@ -148,12 +150,14 @@ struct config *config_new(void)
 	config_list_add(&c->search_backends, "arxiv");
 	config_list_add(&c->search_backends, "local");
 	c->search_max_results = 10;
+	c->search_rate = 1;
 
 	c->user_agent = xstrdup("researchd/" RESEARCHD_VERSION);
 	c->robots = true;
 	c->fetch_max_body = 10LL * 1024 * 1024;
 	c->fetch_timeout = 30;
 	c->cache_ttl = 86400;
+	c->host_delay = 1;
 
 	c->budget_max_time = 3600;
 	c->budget_max_tokens = 2000000;

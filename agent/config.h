@@ -56,6 +56,7 @@ struct config {
 	char *searxng_url;
 	char *brave_key_file;
 	int64_t search_max_results;
+	int64_t search_rate;		/* requests per second to one backend */
 
 	/* [fetch] */
 	char *user_agent;
@@ -64,6 +65,7 @@ struct config {
 	int64_t fetch_max_body;		/* bytes */
 	int64_t fetch_timeout;		/* seconds */
 	int64_t cache_ttl;		/* seconds */
+	int64_t host_delay;		/* seconds between two requests' starts to one host */
 
 	/* [budget] defaults for new jobs */
 	int64_t budget_max_time;	/* seconds of wall time */

@@ -244,10 +244,12 @@ static bool slot_retry(struct research *rs, struct research_slot *s)
 		/* Without a model the job cannot go on: it waits, saying so,
 		 * until an endpoint answers. */
 		if (!rs->waiting_model) {
+			json_t *ev = json_pack("{s:s, s:s}", "for", "model", "message",
+			    "no model endpoint answered; the job waits and tries again");
+
 			rs->waiting_model = true;
-			jobs_event(rs->d->jobs, job_run_id(rs->run), "waiting",
-			    json_pack("{s:s, s:s}", "for", "model", "message",
-			    "no model endpoint answered; the job waits and tries again"));
+			jobs_event(rs->d->jobs, job_run_id(rs->run), "waiting", ev);
+			json_decref(ev);
 		}
 		return true;
 	}
@@ -306,6 +308,7 @@ static void research_publish(struct research *rs)
 	const char *md = planner_report(rs->p);
 	int64_t id = job_run_id(rs->run), now = time_now_ms();
 	char *text = data ? json_compact(data) : NULL;
+	json_t *ev;
 	int r;
 
 	r = store_report_put(rs->d->store, id, "markdown", md ? md : "", now);
@@ -323,14 +326,18 @@ static void research_publish(struct research *rs)
 		research_end(rs, JOB_FAILED, msg);
 		return;
 	}
-	jobs_event(rs->d->jobs, id, "report", json_pack("{s:s, s:I}", "format", "markdown",
-	    "bytes", (json_int_t)strlen(md ? md : "")));
+	ev = json_pack("{s:s, s:I}", "format", "markdown", "bytes", (json_int_t)strlen(md ? md : ""));
+	jobs_event(rs->d->jobs, id, "report", ev);	/* borrows ev */
+	json_decref(ev);
 	research_end(rs, JOB_DONE, NULL);
 }
 
 static void research_progress(struct research *rs)
 {
-	jobs_event(rs->d->jobs, job_run_id(rs->run), "progress", planner_progress(rs->p));
+	json_t *ev = planner_progress(rs->p);
+
+	jobs_event(rs->d->jobs, job_run_id(rs->run), "progress", ev);	/* borrows ev */
+	json_decref(ev);
 }
 
 /* A finish the user asked for takes effect at the barrier where the run

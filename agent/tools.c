@@ -33,6 +33,7 @@ void fetch_config_from(struct fetch_config *c, const struct config *cfg)
 	c->max_body = cfg->fetch_max_body;
 	c->timeout_ms = cfg->fetch_timeout * 1000;
 	c->cache_ttl_ms = cfg->cache_ttl * 1000;
+	c->host_delay_ms = cfg->host_delay * 1000;
 }
 
 #define TOOLS_MAX_TRANSFERS 32
@@ -72,6 +73,7 @@ static void tools_fetch_config(const struct config *c, struct fetch_config *fc)
 	fc->max_body = c->fetch_max_body;
 	fc->timeout_ms = c->fetch_timeout * 1000;
 	fc->cache_ttl_ms = c->cache_ttl * 1000;
+	fc->host_delay_ms = c->host_delay * 1000;
 }
 
 /* The search backends' endpoints come from the configuration, not from
@@ -88,6 +90,11 @@ static int tools_search_new(struct daemon *d)
 		.user_agent = c->user_agent,
 		.max_results = (unsigned)c->search_max_results,
 		.store = d->store,
+		/* rate per second, bursts of 2 s worth (at least 2), and half a
+		 * rate period between two requests (500 ms at the default 1). */
+		.rate_per_second = (double)c->search_rate,
+		.rate_burst = c->search_rate > 1 ? 2.0 * (double)c->search_rate : 2.0,
+		.min_interval_ms = 500 / c->search_rate > 0 ? 500 / c->search_rate : -1,
 	};
 	int r;
 

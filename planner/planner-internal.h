@@ -150,6 +150,7 @@ struct planner {
 	int64_t fetches, model_calls, model_errors, searches;
 	size_t rejected_not_found, rejected_short, rejected_other;
 	size_t dropped_queries, dropped_urls, duplicates;
+	bool fetch_spent;	/* a source went unfetched for max_fetches */
 	char *model, *endpoint;
 
 	/* writing */

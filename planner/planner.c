@@ -292,8 +292,7 @@ static void build_fetch(struct planner *p)
 			s->state = PLS_FAILED;
 			s->error = xstrdup("not fetched: the fetch budget (max_fetches) was spent");
 			p->dropped_urls++;
-			if (p->ended_by == NULL)
-				p->ended_by = "the fetch budget (max_fetches) ran out";
+			p->fetch_spent = true;
 			continue;
 		}
 		p->fetches++;
@@ -472,25 +471,15 @@ static bool rerun_shrunk(struct planner *p)
 	return p->nreq > 0;
 }
 
-/* Sources that need fetching (local documents never do). */
-static size_t web_sources(const struct planner *p)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < p->ns; i++)
-		n += !p->s[i].local;
-	return n;
-}
-
 static bool should_stop(struct planner *p)
 {
 	bool all_tried = true, any_gap = false, new_queries = false;
 
 	if (budget_low(p))
 		return true;
-	/* Not in budget_low: the round that spent the last fetch still reads
-	 * what it fetched. A next round could fetch nothing new. */
-	if (p->fetches >= p->max_fetches && web_sources(p) > 0) {
+	/* Another round could search but not read what it finds: write with
+	 * what this one read, and say which budget ended it. */
+	if (p->fetch_spent) {
 		p->ended_by = "the fetch budget (max_fetches) ran out";
 		return true;
 	}
