@@ -552,8 +552,9 @@ static bool research_ready(const char **why, void *userdata)
 
 	if (d->llm && llm_pool_reachable(d->llm))
 		return true;
-	*why = d->llm ? "waiting for a model endpoint: none of [llm] url answers yet" :
-	    "waiting for a model endpoint: none is configured ([llm] url)";
+	*why = d->llm ? "waiting for a model endpoint: none answers yet ([llm] url, serve or "
+	    "probe; research doctor says more)" :
+	    "waiting for a model endpoint: none is configured ([llm] url, serve or probe)";
 	return false;
 }
 
@@ -633,8 +634,9 @@ int research_register(struct daemon *d)
 		uv_timer_init(d->loop, &research_probe_timer);
 		research_probe_timer.data = d;
 		research_probe_live = true;
-		/* The first look comes soon after start-up, then every 2 s. */
-		uv_timer_start(&research_probe_timer, research_probe_cb, 500, 2000);
+		/* The first look comes soon after start-up (a job resumed by a
+		 * restart waits for it), then every second. */
+		uv_timer_start(&research_probe_timer, research_probe_cb, 100, 1000);
 		uv_unref((uv_handle_t *)&research_probe_timer);
 	}
 	return 0;
