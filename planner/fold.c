@@ -183,7 +183,12 @@ static void apply_fetch(struct planner *p, int si, int r, const json_t *res)
 		s->final_url = pl_strdup_capped(str, 2000);
 	if (json_get_string(res, "content_type", &str) == 0)
 		s->content_type = pl_strdup_capped(str, 200);
-	json_get_int(res, "fetched", &s->fetched);
+	/* web.fetch says when as "YYYY-MM-DDTHH:MM:SSZ"; a number is taken
+	 * as ms too. */
+	if (json_get_string(res, "fetched", &str) == 0)
+		time_parse(str, &s->fetched);
+	else
+		json_get_int(res, "fetched", &s->fetched);
 	s->state = PLS_FETCHED;
 }
 
