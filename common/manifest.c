@@ -4,11 +4,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 #include "buf.h"
 #include "json.h"
 #include "manifest.h"
+#include "quote.h"
 #include "str.h"
 #include "xmalloc.h"
 
@@ -140,79 +140,25 @@ int manifest_check_hash(const json_t *m, const char *field, const void *p, size_
 	return strcmp(hex, want) == 0 ? 0 : -EBADMSG;
 }
 
-/* The same folds as planner/quote.c: typographic quotes and dashes. */
-static utf8proc_int32_t manifest_fold(utf8proc_int32_t c, void *data)
-{
-	switch (c) {
-	case 0x2018: case 0x2019: case 0x201A: case 0x201B: case 0x2032:
-		return '\'';
-	case 0x201C: case 0x201D: case 0x201E: case 0x201F: case 0x2033:
-	case 0x00AB: case 0x00BB:
-		return '"';
-	case 0x2010: case 0x2011: case 0x2012: case 0x2013: case 0x2014:
-	case 0x2015: case 0x2212:
-		return '-';
-	default:
-		return c;
-	}
-}
-
-static bool manifest_is_space(utf8proc_int32_t c)
-{
-	utf8proc_category_t cat;
-
-	if (c < 0x80)
-		return c == ' ' || (c >= '\t' && c <= '\r');
-	if (c == 0x85)
-		return true;
-	cat = utf8proc_category(c);
-	return cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL ||
-	    cat == UTF8PROC_CATEGORY_ZP;
-}
-
-/* NFKC with the folds, whitespace runs as one space, trimmed. */
+/* The quote matcher's normal form (quote.c), without the whitespace at
+ * either end. */
 static int manifest_normalize(const char *s, size_t len, char **ret)
 {
-	utf8proc_uint8_t *nfkc = NULL;
-	utf8proc_ssize_t n;
-	struct buf b;
-	bool space = false;
-	int r = 0;
+	size_t n = 0, *map = NULL, a = 0;
+	char *t = NULL;
+	int r;
 
-	n = utf8proc_map_custom((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &nfkc,
-	    UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT, manifest_fold, NULL);
-	if (n < 0)
-		return n == UTF8PROC_ERROR_NOMEM ? -ENOMEM : -EINVAL;
-	buf_init(&b, (size_t)n + 1);
-	for (utf8proc_ssize_t i = 0; i < n && r == 0;) {
-		utf8proc_int32_t c;
-		utf8proc_ssize_t k = utf8proc_iterate(nfkc + i, n - i, &c);
-
-		if (k <= 0) {
-			r = -EINVAL;
-			break;
-		}
-		c = manifest_fold(c, NULL);
-		if (manifest_is_space(c))
-			space = true;
-		else {
-			uint8_t enc[4];
-			utf8proc_ssize_t m = utf8proc_encode_char(c, enc);
-
-			if (space && b.len > 0)
-				r = buf_putc(&b, ' ');
-			space = false;
-			if (r == 0)
-				r = buf_append(&b, enc, (size_t)m);
-		}
-		i += k;
-	}
-	free(nfkc);
-	if (r < 0) {
-		buf_free(&b);
+	r = quote_normalize(s, len, &t, &n, &map);
+	if (r < 0)
 		return r;
-	}
-	*ret = buf_steal(&b);
+	free(map);
+	while (a < n && t[a] == ' ')
+		a++;
+	while (n > a && t[n - 1] == ' ')
+		n--;
+	memmove(t, t + a, n - a);
+	t[n - a] = '\0';
+	*ret = t;
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 /* libFuzzer harness: `research verify`'s offline quote check
  * (common/manifest.c) must accept every quote the planner verified
- * (planner/quote.c), at the offsets the planner found, and must never
+ * (common/quote.c), at the offsets the planner found, and must never
  * crash on any text, offsets or quote. An input is a text, optionally
  * followed by a NUL and a quote (as fuzz-quote's corpus, which it replays);
  * without a quote, the middle third of the text is the quote. */
