@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A real engine drives a whole job: the node-llama-cpp test server
-(tests/llm/model-server/server.mjs, --ctx 4096 --parallel 2) with the tiny
+(llm-server/server.mjs, researchd-llm's engine, --ctx 4096 --parallel 2) with the tiny
 stories260K model from ../shared. It cannot research anything: the job
 must still end done, without crashing or hanging, every quote it made up
 rejected, and the report must say the evidence does not answer the
@@ -17,7 +17,7 @@ sys.path.insert(0, HERE)
 import scenario  # noqa: E402
 import web  # noqa: E402
 
-SERVER_DIR = os.path.join(scenario.REPO, "tests", "llm", "model-server")
+SERVER_DIR = os.path.join(scenario.REPO, "llm-server")
 MODEL = os.environ.get("SCENARIO_ENGINE_MODEL",
                        os.path.join(os.path.dirname(scenario.REPO), "shared", "models",
                                     "stories260K.gguf"))
