@@ -22,7 +22,7 @@ def need_node():
     if shutil.which("node") is None or not os.path.isdir(os.path.join(SERVER, "node_modules", "node-llama-cpp")):
         if os.environ.get("CI") == "true":
             raise AssertionError("node and the model server's node_modules are needed in CI")
-        raise SkipTest("node or tests/llm/model-server/node_modules missing (run scripts/setup)")
+        raise SkipTest("node or llm-server/node_modules missing (run scripts/setup)")
 
 
 class ModelServer:
