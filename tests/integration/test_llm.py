@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from harness import Daemon, SkipTest, run
-from test_spawn import SERVER, free_port
+from test_spawn import MAKE_GGUF, SERVER, free_port
 
 STORIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                        "shared", "models", "stories260K.gguf")
@@ -105,7 +105,7 @@ def test_tiny_model():
     d = Daemon("")
     try:
         gguf = os.path.join(d.dir, "tiny.gguf")
-        subprocess.run(["python3", os.path.join(SERVER, "make-gguf.py"), gguf], check=True,
+        subprocess.run(["python3", MAKE_GGUF, gguf], check=True,
                        capture_output=True, timeout=60)
         check_model(gguf)
     finally:
