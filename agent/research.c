@@ -11,6 +11,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "chunk.h"
 #include "config.h"
 #include "daemon.h"
 #include "effect.h"
@@ -29,6 +30,7 @@
 #define RESEARCH_GIVE_UP_TRIES 3	/* of a search, fetch or extraction */
 #define RESEARCH_BACKOFF_MAX_MS 60000
 #define RESEARCH_MAX_TEXT (16 * 1024 * 1024)
+#define RESEARCH_MAX_REPORT_DATA (64 * 1024 * 1024)	/* a parent's report data */
 
 struct research;
 
@@ -121,6 +123,102 @@ static int research_text_get(void *ud, const char *text_hash, char **ret, size_t
 	    n != HASH_BYTES)
 		return -EINVAL;
 	return store_snapshot_get(rs->d->store, h, RESEARCH_MAX_TEXT, ret, ret_len);
+}
+
+/* ---- a follow-up's parent ------------------------------------------ */
+
+/* Is job parent one that uid may follow up (exists, is a research job of
+ * theirs or uid is root, and is done)? -ENOENT for a job uid cannot see,
+ * like a missing one; -EINVAL with a sentence in err otherwise. */
+int research_parent_check(struct daemon *d, uid_t uid, int64_t parent, char *err, size_t errlen)
+{
+	struct store_job *j = NULL;
+	int r;
+
+	r = store_job_get(d->store, parent, &j);
+	if (r == 0 && uid != 0 && j->owner != uid)
+		r = -ENOENT;
+	if (r < 0) {
+		if (r == -ENOENT)
+			snprintf(err, errlen, "no job %lld to follow up", (long long)parent);
+		else
+			snprintf(err, errlen, "reading job %lld failed", (long long)parent);
+		store_job_free(j);
+		return r;
+	}
+	if (strcmp(j->kind, "research") != 0)
+		snprintf(err, errlen, "job %lld is a %s job: only a research job can be followed up",
+		    (long long)parent, j->kind);
+	else if (j->state != JOB_DONE)
+		snprintf(err, errlen, "job %lld is %s: only a job that is done can be followed up "
+		    "(wait for it, or research finish %lld)", (long long)parent,
+		    job_state_to_string(j->state), (long long)parent);
+	r = strcmp(j->kind, "research") != 0 || j->state != JOB_DONE ? -EINVAL : 0;
+	store_job_free(j);
+	return r;
+}
+
+/* Passages of one parent source's text, as doc.text cut them (chunk_text
+ * is pure, so the same text gives the same passages). */
+static int research_parent_passages(struct research *rs, json_t *so)
+{
+	const char *th;
+	struct chunk *c = NULL;
+	json_t *pass;
+	char *text = NULL;
+	size_t len = 0, n = 0;
+	int r;
+
+	if (json_get_string(so, "text_hash", &th) < 0)
+		return 0;
+	r = research_text_get(rs, th, &text, &len);
+	if (r == -ENOENT)
+		return 0;	/* gone from the store: the planner leaves it out */
+	if (r == 0)
+		r = chunk_text(text, len, NULL, &c, &n);
+	free(text);
+	if (r < 0)
+		return r;
+	pass = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(pass, json_pack("[I, I]", (json_int_t)c[i].start,
+		    (json_int_t)c[i].end));
+	free(c);
+	json_object_set_new(so, "passages", pass);
+	return 0;
+}
+
+/* The parent job's report data, immutable once it is done, with the
+ * passages of its sources' texts. */
+static int research_parent_load(struct research *rs, int64_t parent, json_t **ret)
+{
+	json_t *data = NULL, *so;
+	char *body = NULL;
+	size_t i;
+	int r;
+
+	r = store_report_get(rs->d->store, parent, "json", &body);
+	if (r < 0)
+		return r;
+	if (strlen(body) > RESEARCH_MAX_REPORT_DATA) {
+		free(body);
+		return -EFBIG;
+	}
+	data = json_loads(body, 0, NULL);
+	free(body);
+	if (!json_is_object(data)) {
+		json_decref(data);
+		return -EBADMSG;
+	}
+	json_array_foreach(json_object_get(data, "sources"), i, so) {
+		r = research_parent_passages(rs, so);
+		if (r < 0) {
+			json_decref(data);
+			return r;
+		}
+	}
+	*ret = data;
+	return 0;
 }
 
 /* ---- running one batch --------------------------------------------- */
@@ -461,6 +559,7 @@ static int research_start(struct job_run *run, void *userdata)
 	json_t *opts = json_deep_copy(job->options ? job->options : json_object());
 	json_t *v = NULL, *proposed;
 	int64_t ctx = d->llm ? llm_pool_context(d->llm) : 0;
+	int64_t parent;
 	int r;
 
 	rs->run = run;
@@ -491,6 +590,23 @@ static int research_start(struct job_run *run, void *userdata)
 	if (r < 0) {
 		free(rs);
 		return r;
+	}
+	if (json_get_int(job->options, "parent", &parent) == 0) {
+		json_t *data = NULL;
+
+		r = research_parent_load(rs, parent, &data);
+		if (r == 0)
+			r = planner_set_parent(rs->p, parent, data);
+		json_decref(data);
+		if (r < 0) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg), "the report of job %lld, which this job follows up, "
+			    "could not be read: %s", (long long)parent, strerror(-r));
+			research_free(rs);
+			job_run_finish(run, JOB_FAILED, msg);
+			return 0;
+		}
 	}
 	job_run_set_data(run, rs);
 	research_advance(rs);
@@ -586,6 +702,13 @@ static int research_check(const json_t *options, char *err, size_t errlen, void 
 					snprintf(err, errlen, "option \"backends\" takes backend names");
 					return -EINVAL;
 				}
+		} else if (strcmp(key, "parent") == 0) {
+			/* Whose job it is and its state are checked at submit
+			 * (research_parent_check), where the user is known. */
+			if (!json_is_integer(v) || json_integer_value(v) < 1) {
+				snprintf(err, errlen, "option \"parent\" takes the id of a done research job");
+				return -EINVAL;
+			}
 		} else {
 			snprintf(err, errlen, "unknown option \"%.40s\" for a research job", key);
 			return -EINVAL;

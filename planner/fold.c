@@ -330,6 +330,10 @@ void pl_apply_reflect(struct planner *p, const json_t *v)
 		else if (strcmp(state, "missing") == 0)
 			p->q[q].state = PLQ_MISSING;
 	}
+	/* The parent's stand-in is never researched, so never a gap. */
+	for (size_t q = 0; q < p->nq; q++)
+		if (p->q[q].from_parent)
+			p->q[q].state = PLQ_ANSWERED;
 	buf_init(&gaps, 4096);
 	for (size_t q = 0; q < p->nq; q++)
 		if (p->q[q].state == PLQ_MISSING || p->q[q].state == PLQ_CONTRADICTED) {
