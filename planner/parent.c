@@ -179,10 +179,13 @@ int planner_set_parent(struct planner *p, int64_t parent_id, const json_t *data)
 /* The text of the parent's sub-question id (1-based), or NULL. */
 static const char *parent_question(const struct planner *p, int id)
 {
-	json_t *qo = json_array_get(json_object_get(p->parent_data, "questions"), (size_t)id - 1);
+	json_t *qo;
 	const char *text;
 
-	if (id < 1 || json_get_string(qo, "text", &text) < 0)
+	if (id < 1)
+		return NULL;
+	qo = json_array_get(json_object_get(p->parent_data, "questions"), (size_t)id - 1);
+	if (json_get_string(qo, "text", &text) < 0)
 		return NULL;
 	return text;
 }
@@ -206,7 +209,7 @@ bool pl_parent_read(struct planner *p, size_t q, size_t si)
 {
 	json_t *reads = json_object_get(p->parent_data, "reads"), *pair;
 	struct pl_source *s = &p->s[si];
-	bool found = false;
+	bool found = false, moved = false;
 	size_t i;
 
 	/* Only a source taken from the parent: one fetched anew may hold
@@ -224,12 +227,19 @@ bool pl_parent_read(struct planner *p, size_t q, size_t si)
 	}
 	if (!found)
 		return false;
-	for (size_t k = 0; k < p->nf; k++) {
-		struct pl_finding *f = &p->f[k];
+	/* The parent's findings of that read count for q. The parent kept one
+	 * finding for a quote it read for several sub-questions, under the
+	 * first: when none of the source's names q, those it has stand in. */
+	for (int pass = 0; pass < 2 && !moved; pass++)
+		for (size_t k = 0; k < p->nf; k++) {
+			struct pl_finding *f = &p->f[k];
 
-		if (f->source == (int)si && f->parent_q > 0 && p->q[f->question].from_parent &&
-		    same_question(parent_question(p, f->parent_q), p->q[q].text))
-			f->question = (int)q;
-	}
+			if (f->source != (int)si || !p->q[f->question].from_parent)
+				continue;
+			if (pass == 1 || same_question(parent_question(p, f->parent_q), p->q[q].text)) {
+				f->question = (int)q;
+				moved = true;
+			}
+		}
 	return true;
 }

@@ -343,10 +343,14 @@ int pl_report_build(struct planner *p)
 	buf_puts(&b, "\n\n**Question:** ");
 	put_line(&b, p->question);
 	buf_printf(&b, "\n\n**Date:** %s\n\n", date);
-	if (p->parent > 0)
-		buf_printf(&b, "**Follow-up to job %lld**, whose report this one builds on: %zu of its "
-		    "sources and %zu of its verified findings were taken from it.\n\n",
-		    (long long)p->parent, p->parent_sources, p->parent_findings);
+	if (p->parent > 0) {
+		const char *pq = json_string_value(json_object_get(p->parent_data, "question"));
+
+		buf_printf(&b, "**Follow-up to job %lld:** ", (long long)p->parent);
+		put_line(&b, pq ? pq : "");
+		buf_printf(&b, " (%zu of its sources and %zu of its verified findings are used here.)\n\n",
+		    p->parent_sources, p->parent_findings);
+	}
 	buf_append(&b, body.data ? body.data : "", body.len);
 	buf_free(&body);
 
