@@ -154,7 +154,11 @@ struct effects *effects_free(struct effects *e)
 		return NULL;
 	while (e->pending)
 		effect_call_cancel(e->pending);
-	if (e->idle)
+	/* The daemon's shutdown closes every handle of its loop (uv_walk)
+	 * before this: closing the idle handle again would abort. */
+	if (e->idle && uv_is_closing((uv_handle_t *)e->idle))
+		free(e->idle);
+	else if (e->idle)
 		uv_close((uv_handle_t *)e->idle, effects_idle_closed);
 	while (e->inflight) {
 		struct effect_exec *x = e->inflight;
