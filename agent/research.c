@@ -188,11 +188,52 @@ static int research_parent_passages(struct research *rs, json_t *so)
 	return 0;
 }
 
+/* The parent's web sources the source cache no longer holds fresh
+ * ([fetch] cache_ttl): decided once, at the job's first start, so a
+ * restart later takes the same ones. */
+static int research_parent_stale(struct research *rs, const json_t *data, json_t **ret)
+{
+	int64_t now = time_now_ms(), ttl = rs->d->config->cache_ttl * 1000;
+	json_t *proposed = json_array(), *so;
+	size_t i;
+	int r;
+
+	json_array_foreach(json_object_get(data, "sources"), i, so) {
+		const char *url;
+		int64_t fetched = 0;
+
+		if (json_get_string(so, "url", &url) < 0 || str_startswith(url, "file:") ||
+		    json_get_int(so, "fetched", &fetched) < 0 || fetched <= 0)
+			continue;
+		if (now - fetched >= ttl)
+			json_array_append_new(proposed, json_string(url));
+	}
+	r = research_decide(rs, "parent-stale", proposed, ret);
+	json_decref(proposed);
+	if (r == 0 && !json_is_array(*ret)) {
+		json_decref(*ret);
+		return -EBADMSG;
+	}
+	return r;
+}
+
+static bool research_url_in(const json_t *list, const char *url)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), url) == 0)
+			return true;
+	return false;
+}
+
 /* The parent job's report data, immutable once it is done, with the
- * passages of its sources' texts. */
+ * passages of its sources' texts; a stale source loses its text, so the
+ * follow-up fetches it again when it finds it. */
 static int research_parent_load(struct research *rs, int64_t parent, json_t **ret)
 {
-	json_t *data = NULL, *so;
+	json_t *data = NULL, *so, *stale = NULL;
 	char *body = NULL;
 	size_t i;
 	int r;
@@ -210,13 +251,26 @@ static int research_parent_load(struct research *rs, int64_t parent, json_t **re
 		json_decref(data);
 		return -EBADMSG;
 	}
+	r = research_parent_stale(rs, data, &stale);
+	if (r < 0) {
+		json_decref(data);
+		return r;
+	}
 	json_array_foreach(json_object_get(data, "sources"), i, so) {
+		const char *url;
+
+		if (json_get_string(so, "url", &url) == 0 && research_url_in(stale, url)) {
+			json_object_del(so, "text_hash");
+			continue;
+		}
 		r = research_parent_passages(rs, so);
 		if (r < 0) {
+			json_decref(stale);
 			json_decref(data);
 			return r;
 		}
 	}
+	json_decref(stale);
 	*ret = data;
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "json.h"
 #include "planner-internal.h"
@@ -156,6 +157,26 @@ static void source_fail(struct pl_source *s, const char *why)
 	s->error = pl_strdup_capped(why, 300);
 }
 
+/* The fetch result's "fetched": "YYYY-MM-DDTHH:MM:SSZ" (UTC), or ms since
+ * the epoch; 0 when it is neither. */
+static int64_t fetched_ms(const json_t *res)
+{
+	const char *s;
+	struct tm tm = { 0 };
+	int64_t ms = 0;
+	int n = 0;
+
+	if (json_get_int(res, "fetched", &ms) == 0)
+		return ms > 0 ? ms : 0;
+	if (json_get_string(res, "fetched", &s) < 0 ||
+	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+	    &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n == 0 || s[n] != '\0')
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
 static void apply_fetch(struct planner *p, int si, int r, const json_t *res)
 {
 	struct pl_source *s = &p->s[si];
@@ -183,7 +204,7 @@ static void apply_fetch(struct planner *p, int si, int r, const json_t *res)
 		s->final_url = pl_strdup_capped(str, 2000);
 	if (json_get_string(res, "content_type", &str) == 0)
 		s->content_type = pl_strdup_capped(str, 200);
-	json_get_int(res, "fetched", &s->fetched);
+	s->fetched = fetched_ms(res);
 	s->state = PLS_FETCHED;
 }
 

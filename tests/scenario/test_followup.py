@@ -23,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import qa  # noqa: E402
 import scenario  # noqa: E402
+import web  # noqa: E402
 
 NOBODY = 65534
 PICK = {}
@@ -53,10 +54,10 @@ def settled_counts(nginx):
     return last
 
 
-def read_pairs(model, question):
+def read_pairs(model, question, since=0):
     return [(r.get("source"), r.get("subquestion")) for r in model.requests()
             if r.get("schema") == "read" and r.get("outcome") == "served"
-            and r.get("question") == question]
+            and r.get("question") == question and r["seq"] >= since]
 
 
 def report_data(d, jid):
@@ -173,9 +174,35 @@ def main():
         assert any(q.get("parent") for q in data["questions"]), data["questions"]
         assert [PICK["shared"], shared_url] in data["reads"], data["reads"]
 
+        # 4. Once the cache no longer holds the parent's pages fresh
+        #    ([fetch] cache_ttl), a follow-up fetches and reads them again.
+        #    The fetcher takes [fetch] changes at a restart.
+        rc = d.stop()
+        assert rc == 0, (rc, d.log()[-3000:])
+        d.write_config(web.researchd_config(s.search.url, s.model.url, {
+            "server": {"socket_group": "nogroup"}, "fetch": {"cache_ttl": "1s"}}))
+        time.sleep(1.2)
+        d.start()
+        seq0 = max((r["seq"] for r in s.model.requests()), default=-1) + 1
+        r = d.cli("followup", str(pid), "--options", '{"max_depth": 1}', fq["question"])
+        assert r.returncode == 0, r
+        sid = int(r.stdout)
+        d.wait_state(sid, ["done", "failed", "cancelled"], timeout=180)
+        assert d.job(sid)["state"] == "done", d.job(sid)
+        stale = settled_counts(s.nginx)
+        shared_path = s.nginx.paths[PICK["shared"]]
+        assert stale.get(shared_path, 0) > after[shared_path], (shared_path, stale, after)
+        stale_reads = read_pairs(s.model, fq["question"], seq0)
+        assert (PICK["shared"], PICK["shared"]) in stale_reads, stale_reads
+        report2 = d.cli("report", str(sid)).stdout
+        assert re.search(r"^\*\*Follow-up to job %d:\*\* .* \(0 of its sources and 0 of its "
+                         r"verified findings are used here\.\)$" % pid, report2, re.M), report2
+        assert "<%s>" % shared_url in report2, report2
+
         assert s.model.violations() == [], s.model.violations()
         print("ok: follow-up %d of %d: %d read calls (parent %d), no page fetched again, "
-              "%d references" % (cid, pid, len(child_reads), len(parent_reads), len(refs)))
+              "%d references; with the cache stale, follow-up %d fetched the shared page again"
+              % (cid, pid, len(child_reads), len(parent_reads), len(refs), sid))
     finally:
         if os.environ.get("DBG"):
             print(d.cli("report", str(cid)).stdout)
