@@ -141,7 +141,8 @@ static void op_submit(struct client *c, struct protocol_request *req)
 		return;
 	}
 	/* A follow-up: the parent must be a done job this user may see. */
-	if (strcmp(kind, "research") == 0 && json_is_integer(json_object_get(options, "parent"))) {
+	if (strcmp(kind, "research") == 0 && json_is_integer(json_object_get(options, "parent")) &&
+	    json_integer_value(json_object_get(options, "parent")) > 0) {
 		r = research_parent_check(d, client_uid(c),
 		    json_integer_value(json_object_get(options, "parent")), err, sizeof(err));
 		if (r < 0) {
