@@ -57,6 +57,7 @@ static const struct config_key config_keys[] = {
 	K("server", "selftest", CT_BOOL, selftest, 0, 0),
 
 	K("llm", "url", CT_URLS, llm_url, 0, 0),
+	K("llm", "verifier_url", CT_URLS, llm_verifier_url, 0, 0),
 	K("llm", "model", CT_STRING, llm_model, 0, 0),
 	K("llm", "api_key_file", CT_PATH, llm_api_key_file, 0, 0),
 	K("llm", "spawn", CT_COMMAND, llm_spawn, 0, 0),

@@ -36,6 +36,7 @@ struct config {
 
 	/* [llm] */
 	struct config_list llm_url;
+	struct config_list llm_verifier_url;	/* the verifier pass's endpoints; none: llm_url's */
 	char *llm_model;
 	char *llm_api_key_file;
 	char *llm_spawn;

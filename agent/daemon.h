@@ -29,6 +29,7 @@ struct daemon {
 	struct fetch *fetch;	/* polite fetching through the source cache */
 	struct search *search;	/* the configured search backends */
 	struct llm_pool *llm;	/* the model endpoints, one queue for every job */
+	struct llm_pool *verifier;	/* [llm] verifier_url's, or NULL: llm serves */
 	struct spawn *spawn;	/* the supervised model server, if [llm] spawn */
 	int64_t start_ms;
 	bool stopping;

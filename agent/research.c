@@ -384,6 +384,8 @@ static void research_schedule(struct research *rs, uint64_t ms)
 static bool slot_retry(struct research *rs, struct research_slot *s)
 {
 	const struct planner_req *q = &rs->reqs[s->i];
+	/* The verifier's calls give up like searches: without them the job
+	 * still ends with the deterministic check. */
 	bool model = strcmp(q->kind, "llm.chat") == 0;
 	json_t *v = NULL;
 	char *name;
@@ -400,7 +402,8 @@ static bool slot_retry(struct research *rs, struct research_slot *s)
 		}
 		return true;
 	}
-	if (s->tries < RESEARCH_GIVE_UP_TRIES)
+	/* The verifier's pool has waited and retried already. */
+	if (s->tries < (strcmp(q->kind, "llm.verify") == 0 ? 1 : RESEARCH_GIVE_UP_TRIES))
 		return true;
 	name = giveup_name(q->kind, q->request);
 	if (research_decide(rs, name, json_true(), &v) == 0)
@@ -736,6 +739,11 @@ static int research_check(const json_t *options, char *err, size_t errlen, void 
 			if (!json_is_integer(v) || json_integer_value(v) < 2048 ||
 			    json_integer_value(v) > 131072) {
 				snprintf(err, errlen, "option \"context\" takes 2048 to 131072 tokens");
+				return -EINVAL;
+			}
+		} else if (strcmp(key, "verifier") == 0) {
+			if (!json_is_boolean(v)) {
+				snprintf(err, errlen, "option \"verifier\" must be a boolean");
 				return -EINVAL;
 			}
 		} else if (strcmp(key, "language") == 0) {

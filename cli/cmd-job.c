@@ -72,7 +72,8 @@ static int cli_parse_submit(struct cli *cli, int argc, char **argv, int skip, bo
     json_t **ret)
 {
 	enum { OPT_KIND = 256, OPT_MAX_TIME, OPT_MAX_TOKENS, OPT_MAX_FETCHES, OPT_DEPTH,
-		OPT_BREADTH, OPT_OPTIONS, OPT_CONTEXT, OPT_LANGUAGE, OPT_BACKENDS, OPT_WAIT };
+		OPT_BREADTH, OPT_OPTIONS, OPT_CONTEXT, OPT_LANGUAGE, OPT_BACKENDS, OPT_WAIT,
+		OPT_NO_VERIFIER };
 	static const struct option longopts[] = {
 		{ "kind", required_argument, NULL, OPT_KIND },
 		{ "max-time", required_argument, NULL, OPT_MAX_TIME },
@@ -85,6 +86,7 @@ static int cli_parse_submit(struct cli *cli, int argc, char **argv, int skip, bo
 		{ "language", required_argument, NULL, OPT_LANGUAGE },
 		{ "backends", required_argument, NULL, OPT_BACKENDS },
 		{ "wait", no_argument, NULL, OPT_WAIT },
+		{ "no-verifier", no_argument, NULL, OPT_NO_VERIFIER },
 		{ 0 },
 	};
 	/* Each integer option: its key in the job's options and its range. */
@@ -113,6 +115,9 @@ static int cli_parse_submit(struct cli *cli, int argc, char **argv, int skip, bo
 			continue;
 		case OPT_WAIT:
 			wait = true;
+			continue;
+		case OPT_NO_VERIFIER:
+			json_object_set_new(flags, "verifier", json_false());
 			continue;
 		case OPT_OPTIONS:
 			raw = json_loads(optarg, 0, &jerr);

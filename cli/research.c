@@ -46,7 +46,7 @@ static int cli_cmd_help(struct cli *cli, int argc, char **argv)
 static const struct cli_cmd cli_cmds[] = {
 	{ "submit", "[--kind K] [--max-time DURATION] [--max-tokens N] [--max-fetches N] "
 	    "[--depth N] [--breadth N] [--context N] [--language CODE] [--backends A,B] "
-	    "[--options JSON] [--wait] QUESTION...",
+	    "[--no-verifier] [--options JSON] [--wait] QUESTION...",
 	    "queue a question and print its job id; --wait: then wait for its end, "
 	    "exit 0 if it is done", cli_cmd_submit },
 	{ "followup", "ID [SUBMIT OPTIONS] QUESTION...",
@@ -78,6 +78,9 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "index", "DIR", "add your .html, .md and .txt files under DIR to the local index", cli_cmd_index },
 	{ "sources", "[JOB] [--all] [--limit N]",
 	    "list the pages your jobs (or one job) fetched", cli_cmd_sources },
+	{ "model", "pull NAME [--sha256 HEX] [--timeout SECONDS] | list [--recommended] | rm NAME "
+	    "[--dir DIR]", "fetch, list or remove GGUF models in your models directory (no daemon)",
+	    cli_cmd_model },
 	{ "ping", "", "check that researchd answers, and its version", cli_cmd_ping },
 	{ "stats", "", "show researchd's figures", cli_cmd_stats },
 	{ "help", "[COMMAND]", "show this help, or a command's usage", cli_cmd_help },

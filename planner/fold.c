@@ -532,6 +532,16 @@ int planner_apply(struct planner *p, size_t i, int r, const json_t *res)
 	if (i >= p->nreq)
 		return -EINVAL;
 	sl = &p->slot[i];
+	if (strcmp(p->req[i].kind, "llm.verify") == 0) {
+		/* The verifier's calls: a failure leaves the sentences unjudged
+		 * (the deterministic check still applies); no retry. */
+		v = llm_answer(p, r, res, &retry);
+		if (sl->what == PL_REWRITE)
+			pl_apply_rewrite(p, sl->a, v);
+		else
+			pl_apply_judge(p, sl->a, r, v);
+		return 0;
+	}
 	if (strcmp(p->req[i].kind, "llm.chat") == 0) {
 		v = llm_answer(p, r, res, &retry);
 		if (retry && sl->shrink < PL_MAX_SHRINKS) {

@@ -45,6 +45,7 @@ int planner_new(int64_t job_id, const char *question, const json_t *options,
 	p->breadth = (int)opt_int(options, "max_breadth", 5, 1, 8);
 	p->context = (int)opt_int(options, "context", 8192, PL_MIN_CONTEXT, PL_MAX_CONTEXT);
 	p->owner = opt_int(options, "owner", 0, 0, INT32_MAX);
+	p->verifier = !json_is_false(json_object_get(options, "verifier"));
 	if (json_get_string(options, "language", &s) == 0 && pl_language_ok(s))
 		p->language = xstrdup(s);
 	if (json_is_array(json_object_get(options, "backends")))
@@ -160,6 +161,11 @@ static void add_req(struct planner *p, const char *kind, json_t *request, int wh
 	    .priority = what == PL_WRITE || what == PL_OUTLINE ? 1 : 0 };
 	p->slot[p->nreq] = (struct pl_slot){ .what = what, .a = a, .b = b, .shrink = shrink };
 	p->nreq++;
+}
+
+void pl_add_request(struct planner *p, const char *kind, json_t *request, int what, int a)
+{
+	add_req(p, kind, request, what, a, 0, 0);
 }
 
 int pl_add_question(struct planner *p, const char *text, int parent, bool gap)
@@ -392,6 +398,15 @@ static void build(struct planner *p)
 	case PL_WRITE:
 		build_write(p);
 		break;
+	case PL_JUDGE:
+		pl_build_judge(p, false);
+		break;
+	case PL_REWRITE:
+		pl_build_rewrite(p);
+		break;
+	case PL_REJUDGE:
+		pl_build_judge(p, true);
+		break;
 	case PL_DONE:
 		break;
 	}
@@ -546,7 +561,10 @@ static void advance(struct planner *p)
 			pl_outline_fallback(p);
 		p->phase = PL_WRITE;
 		break;
-	case PL_WRITE: p->phase = PL_END; break;
+	case PL_WRITE: p->phase = p->verifier ? PL_JUDGE : PL_END; break;
+	case PL_JUDGE: p->phase = PL_REWRITE; break;
+	case PL_REWRITE: p->phase = PL_REJUDGE; break;
+	case PL_REJUDGE: p->phase = PL_END; break;
 	case PL_END: p->phase = PL_DONE; break;
 	case PL_DONE: break;
 	}
@@ -564,7 +582,7 @@ static const char *phase_name(enum pl_phase ph)
 {
 	static const char *const names[] = {
 		"starting", "brief", "plan", "search", "fetch", "extract", "read", "clock",
-		"reflect", "outline", "write", "publish", "done",
+		"reflect", "outline", "write", "verify", "rewrite", "verify", "publish", "done",
 	};
 
 	return names[ph];

@@ -17,7 +17,11 @@
 struct verify {
 	size_t sentences, kept, removed_unknown, removed_uncited, removed_url;
 	size_t citations, citations_ok;
+	/* the verifier pass, over the sentences that passed the check above */
+	size_t judged, supported, partly, rewritten, removed_unsupported;
 };
+
+enum fault { FAULT_NONE, FAULT_URL, FAULT_UNCITED, FAULT_UNKNOWN };
 
 static void put_line(struct buf *b, const char *s)
 {
@@ -90,25 +94,51 @@ static bool has_url(const char *s)
 	return strstr(s, "://") || strstr(s, "www.") || strstr(s, "](");
 }
 
+/* What the deterministic check finds wrong with a sentence: a URL, no
+ * citation, or a citation of anything but a verified finding (of its
+ * section, when only is set). */
+static enum fault sentence_fault(const struct planner *p, const struct pl_sentence *s,
+    const int *only, size_t nonly)
+{
+	if (has_url(s->text))
+		return FAULT_URL;
+	if (s->ncites == 0)
+		return FAULT_UNCITED;
+	for (size_t i = 0; i < s->ncites; i++)
+		if (!cite_known(p, s->cites[i], only, nonly))
+			return FAULT_UNKNOWN;
+	return FAULT_NONE;
+}
+
+bool pl_sentence_ok(const struct planner *p, const struct pl_sentence *s, int sec)
+{
+	if (sec < 0)
+		return sentence_fault(p, s, NULL, 0) == FAULT_NONE;
+	return sentence_fault(p, s, p->sec[sec].findings, p->sec[sec].nfindings) == FAULT_NONE;
+}
+
 /* Keep a sentence only when it cites, and cites only verified findings
- * (of its section); a quote is checked again against its source's text. */
+ * (of its section), and the verifier did not find it unsupported; a quote
+ * is checked again against its source's text. */
 static bool sentence_check(struct planner *p, struct pl_sentence *s, const int *only,
     size_t nonly, struct verify *v)
 {
 	v->sentences++;
-	if (has_url(s->text)) {
-		v->removed_url++;
+	switch (sentence_fault(p, s, only, nonly)) {
+	case FAULT_URL: v->removed_url++; return false;
+	case FAULT_UNCITED: v->removed_uncited++; return false;
+	case FAULT_UNKNOWN: v->removed_unknown++; return false;
+	case FAULT_NONE: break;
+	}
+	v->judged += s->judged;
+	v->supported += s->judged && s->verdict == PLV_SUPPORTED;
+	v->partly += s->judged && s->verdict == PLV_PARTLY;
+	v->rewritten += s->rewritten;
+	if (s->verdict == PLV_UNSUPPORTED) {
+		/* Unsupported after its one rewrite, or its rewrite failed. */
+		v->removed_unsupported++;
 		return false;
 	}
-	if (s->ncites == 0) {
-		v->removed_uncited++;
-		return false;
-	}
-	for (size_t i = 0; i < s->ncites; i++)
-		if (!cite_known(p, s->cites[i], only, nonly)) {
-			v->removed_unknown++;
-			return false;
-		}
 	for (size_t i = 0; i < s->ncites; i++) {
 		struct pl_finding *f = &p->f[s->cites[i] - 1];
 		struct pl_source *src = &p->s[f->source];
@@ -374,6 +404,17 @@ int pl_report_build(struct planner *p)
 	buf_printf(&b, "- Citations verified: %zu/%zu; sentences kept %zu of %zu (removed: %zu citing "
 	    "unknown findings, %zu citing nothing, %zu with a URL).\n", v.citations_ok, v.citations,
 	    v.kept, v.sentences, v.removed_unknown, v.removed_uncited, v.removed_url);
+	if (!p->verifier)
+		buf_puts(&b, "- Verifier pass: skipped (the job was submitted with --no-verifier).\n");
+	else if (p->judge_calls == 0)
+		buf_puts(&b, "- Verifier pass: no sentence to judge.\n");
+	else if (p->judge_failed == p->judge_calls)
+		buf_puts(&b, "- Verifier pass: did not run (its model endpoint gave no answer); only "
+		    "the quote check above applies.\n");
+	else
+		buf_printf(&b, "- Verifier pass: sentences judged supported %zu/%zu (partly %zu), "
+		    "rewritten %zu, removed %zu%s.\n", v.supported, v.judged, v.partly, v.rewritten,
+		    v.removed_unsupported, p->judge_failed ? "; some judgements got no answer" : "");
 	buf_printf(&b, "- Model: %s at %s; %lld calls, %lld failed.\n",
 	    p->model ? p->model : "none", p->endpoint ? p->endpoint : "no endpoint",
 	    (long long)p->model_calls, (long long)p->model_errors);
