@@ -158,7 +158,7 @@ json_t *pl_call_plan(struct planner *p)
 		/* A follow-up: what the earlier job answered need not be planned
 		 * again, its findings are at hand. */
 		buf_puts(&b, "Earlier research answered: ");
-		put_flat(&b, pq, strlen(pq));
+		pl_put_flat(&b, pq, strlen(pq));
 		buf_puts(&b, "\nIts findings are known; plan for what the question below adds.\n");
 	}
 	buf_printf(&b, "Task: split the question below into at most %d sub-questions that together "
