@@ -174,6 +174,23 @@ def main():
         assert any(q.get("parent") for q in data["questions"]), data["questions"]
         assert [PICK["shared"], shared_url] in data["reads"], data["reads"]
 
+        # A figure, not a check: the same question as a fresh job.
+        rep = d.request({"v": 1, "id": 6, "op": "submit", "question": fq["question"],
+                         "options": {"max_depth": 1}})
+        assert rep["ok"], rep
+        fid = rep["job"]["id"]
+        seq_f = max((r["seq"] for r in s.model.requests()), default=-1) + 1
+        d.wait_state(fid, ["done", "failed", "cancelled"], timeout=180)
+        fresh = d.cli("report", str(fid)).stdout
+        figures = {}
+        for name, text, reads in (("follow-up", report, len(child_reads)),
+                                  ("fresh job", fresh, len(read_pairs(s.model, fq["question"], seq_f)))):
+            m1 = re.search(r"(\d+) of \d+ fetches", text)
+            m2 = re.search(r"Budgets used: (\d+) of", text)
+            m3 = re.search(r"; (\d+) calls, \d+ failed", text)
+            figures[name] = "%s read calls, %s fetches, %s model calls, %s tokens" % (
+                reads, m1 and m1.group(1), m3 and m3.group(1), m2 and m2.group(1))
+
         # 4. Once the cache no longer holds the parent's pages fresh
         #    ([fetch] cache_ttl), a follow-up fetches and reads them again.
         #    The fetcher takes [fetch] changes at a restart.
@@ -203,6 +220,8 @@ def main():
         print("ok: follow-up %d of %d: %d read calls (parent %d), no page fetched again, "
               "%d references; with the cache stale, follow-up %d fetched the shared page again"
               % (cid, pid, len(child_reads), len(parent_reads), len(refs), sid))
+        for k, v in figures.items():
+            print("figure: %s: %s" % (k, v))
     finally:
         if os.environ.get("DBG"):
             print(d.cli("report", str(cid)).stdout)
