@@ -63,6 +63,13 @@ struct research {
 
 static void research_advance(struct research *rs);
 
+/* jobs_event borrows data: this takes it. */
+static void research_event(struct research *rs, const char *type, json_t *data)
+{
+	jobs_event(rs->d->jobs, job_run_id(rs->run), type, data);
+	json_decref(data);
+}
+
 /* ---- decision records ---------------------------------------------- */
 
 /* Get-or-put (effect_decide): *ret (new reference) is what was decided
@@ -396,8 +403,7 @@ static bool slot_retry(struct research *rs, struct research_slot *s)
 		 * until an endpoint answers. */
 		if (!rs->waiting_model) {
 			rs->waiting_model = true;
-			jobs_event(rs->d->jobs, job_run_id(rs->run), "waiting",
-			    json_pack("{s:s, s:s}", "for", "model", "message",
+			research_event(rs, "waiting", json_pack("{s:s, s:s}", "for", "model", "message",
 			    "no model endpoint answered; the job waits and tries again"));
 		}
 		return true;
@@ -472,14 +478,14 @@ static void research_publish(struct research *rs)
 		research_end(rs, JOB_FAILED, msg);
 		return;
 	}
-	jobs_event(rs->d->jobs, id, "report", json_pack("{s:s, s:I}", "format", "markdown",
+	research_event(rs, "report", json_pack("{s:s, s:I}", "format", "markdown",
 	    "bytes", (json_int_t)strlen(md ? md : "")));
 	research_end(rs, JOB_DONE, NULL);
 }
 
 static void research_progress(struct research *rs)
 {
-	jobs_event(rs->d->jobs, job_run_id(rs->run), "progress", planner_progress(rs->p));
+	research_event(rs, "progress", planner_progress(rs->p));
 }
 
 /* A finish the user asked for takes effect at the barrier where the run

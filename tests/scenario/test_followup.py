@@ -195,7 +195,7 @@ def main():
         #    ([fetch] cache_ttl), a follow-up fetches and reads them again.
         #    The fetcher takes [fetch] changes at a restart.
         rc = d.stop()
-        assert rc == 0, (rc, d.log()[-3000:])
+        assert rc == 0, (rc, "\n".join(b[:1500] for b in d.log().split("\n\n") if "Direct leak" in b or "ERROR" in b))
         d.write_config(web.researchd_config(s.search.url, s.model.url, {
             "server": {"socket_group": "nogroup"}, "fetch": {"cache_ttl": "1s"}}))
         time.sleep(1.2)
