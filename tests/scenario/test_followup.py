@@ -192,14 +192,38 @@ def main():
                 reads, m1 and m1.group(1), m3 and m3.group(1), m2 and m2.group(1))
 
         # 4. Once the cache no longer holds the parent's pages fresh
-        #    ([fetch] cache_ttl), a follow-up fetches and reads them again.
-        #    The fetcher takes [fetch] changes at a restart.
+        #    ([fetch] cache_ttl), a follow-up fetches and reads them again;
+        #    one that judged them fresh when it started keeps that judgement
+        #    across a pause and a restart. The fetcher takes [fetch] changes
+        #    at a restart.
+        r = d.cli("followup", str(pid), "--options", '{"max_depth": 1}', fq["question"])
+        assert r.returncode == 0, r
+        xid = int(r.stdout)
+        r = d.cli("pause", str(xid))
+        assert r.returncode == 0, r
+        d.wait_state(xid, ["paused"])
+        started = d.job(xid)["started"] is not None
         rc = d.stop()
-        assert rc == 0, (rc, "\n".join(b[:1500] for b in d.log().split("\n\n") if "Direct leak" in b or "ERROR" in b))
+        leaks = [b[:1500] for b in d.log().split("\n\n") if "Direct leak" in b or "ERROR" in b]
+        assert rc == 0, (rc, leaks)
         d.write_config(web.researchd_config(s.search.url, s.model.url, {
             "server": {"socket_group": "nogroup"}, "fetch": {"cache_ttl": "1s"}}))
         time.sleep(1.2)
         d.start()
+        r = d.cli("resume", str(xid))
+        assert r.returncode == 0, r
+        d.wait_state(xid, ["done", "failed", "cancelled"], timeout=180)
+        assert d.job(xid)["state"] == "done", d.job(xid)
+        resumed = d.cli("report", str(xid)).stdout
+        if started:
+            # Judged fresh at its start: still the parent's text, unfetched.
+            assert re.search(r"\(%d of its sources and %d of its verified findings are used "
+                             r"here\.\)$" % (n_src, n_f), resumed, re.M), resumed
+            c = settled_counts(s.nginx)
+            assert c.get(s.nginx.paths[PICK["shared"]]) == after[s.nginx.paths[PICK["shared"]]], c
+            after = c
+        else:
+            print("note: job %d was paused before it started; the kept judgement is not exercised" % xid)
         seq0 = max((r["seq"] for r in s.model.requests()), default=-1) + 1
         r = d.cli("followup", str(pid), "--options", '{"max_depth": 1}', fq["question"])
         assert r.returncode == 0, r
