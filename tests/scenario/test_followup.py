@@ -5,6 +5,9 @@ no read call for a (source, sub-question) pair its parent read (the
 scripted model server's log), cites the parent's sources where they answer
 it, and says whose follow-up it is. A follow-up of a job not done is
 refused with a sentence saying so; of another user's job, as not_found.
+Once the source cache no longer holds the parent's pages fresh, a new
+follow-up fetches and reads them again, while one that started when they
+were fresh keeps its judgement across a pause and a daemon restart.
 
 The follow-up question is made here from two of the QA set's questions:
 its sub-questions are the parent's last gold title (which the parent read)
