@@ -15,6 +15,7 @@
 #include "log.h"
 #include "ops.h"
 #include "protocol.h"
+#include "research.h"
 #include "server.h"
 #include "spawn.h"
 #include "store.h"
@@ -138,6 +139,17 @@ static void op_submit(struct client *c, struct protocol_request *req)
 	if (question[strspn(question, " \t\r\n")] == '\0') {
 		client_send_error(c, req->id, PROTO_E_BAD_REQUEST, "the question is empty");
 		return;
+	}
+	/* A follow-up: the parent must be a done job this user may see. */
+	if (strcmp(kind, "research") == 0 && json_is_integer(json_object_get(options, "parent")) &&
+	    json_integer_value(json_object_get(options, "parent")) > 0) {
+		r = research_parent_check(d, client_uid(c),
+		    json_integer_value(json_object_get(options, "parent")), err, sizeof(err));
+		if (r < 0) {
+			client_send_error(c, req->id, r == -ENOENT ? PROTO_E_NOT_FOUND :
+			    r == -EINVAL ? PROTO_E_BAD_REQUEST : PROTO_E_INTERNAL, "%s", err);
+			return;
+		}
 	}
 	r = jobs_submit(d->jobs, client_uid(c), kind, question, options, &id, err, sizeof(err));
 	if (r == -EINVAL) {

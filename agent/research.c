@@ -11,6 +11,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "chunk.h"
 #include "config.h"
 #include "daemon.h"
 #include "effect.h"
@@ -30,6 +31,7 @@
 #define RESEARCH_GIVE_UP_TRIES 3	/* of a search, fetch or extraction */
 #define RESEARCH_BACKOFF_MAX_MS 60000
 #define RESEARCH_MAX_TEXT (16 * 1024 * 1024)
+#define RESEARCH_MAX_REPORT_DATA (64 * 1024 * 1024)	/* a parent's report data */
 
 struct research;
 
@@ -61,6 +63,13 @@ struct research {
 };
 
 static void research_advance(struct research *rs);
+
+/* jobs_event borrows data: this takes it. */
+static void research_event(struct research *rs, const char *type, json_t *data)
+{
+	jobs_event(rs->d->jobs, job_run_id(rs->run), type, data);
+	json_decref(data);
+}
 
 /* ---- decision records ---------------------------------------------- */
 
@@ -122,6 +131,156 @@ static int research_text_get(void *ud, const char *text_hash, char **ret, size_t
 	    n != HASH_BYTES)
 		return -EINVAL;
 	return store_snapshot_get(rs->d->store, h, RESEARCH_MAX_TEXT, ret, ret_len);
+}
+
+/* ---- a follow-up's parent ------------------------------------------ */
+
+/* Is job parent one that uid may follow up (exists, is a research job of
+ * theirs or uid is root, and is done)? -ENOENT for a job uid cannot see,
+ * like a missing one; -EINVAL with a sentence in err otherwise. */
+int research_parent_check(struct daemon *d, uid_t uid, int64_t parent, char *err, size_t errlen)
+{
+	struct store_job *j = NULL;
+	int r;
+
+	r = store_job_get(d->store, parent, &j);
+	if (r == 0 && uid != 0 && j->owner != uid)
+		r = -ENOENT;
+	if (r < 0) {
+		if (r == -ENOENT)
+			snprintf(err, errlen, "no job %lld to follow up", (long long)parent);
+		else
+			snprintf(err, errlen, "reading job %lld failed", (long long)parent);
+		store_job_free(j);
+		return r;
+	}
+	if (strcmp(j->kind, "research") != 0)
+		snprintf(err, errlen, "job %lld is a %s job: only a research job can be followed up",
+		    (long long)parent, j->kind);
+	else if (j->state != JOB_DONE)
+		snprintf(err, errlen, "job %lld is %s: only a job that is done can be followed up "
+		    "(wait for it, or research finish %lld)", (long long)parent,
+		    job_state_to_string(j->state), (long long)parent);
+	r = strcmp(j->kind, "research") != 0 || j->state != JOB_DONE ? -EINVAL : 0;
+	store_job_free(j);
+	return r;
+}
+
+/* Passages of one parent source's text, as doc.text cut them (chunk_text
+ * is pure, so the same text gives the same passages). */
+static int research_parent_passages(struct research *rs, json_t *so)
+{
+	const char *th;
+	struct chunk *c = NULL;
+	json_t *pass;
+	char *text = NULL;
+	size_t len = 0, n = 0;
+	int r;
+
+	if (json_get_string(so, "text_hash", &th) < 0)
+		return 0;
+	r = research_text_get(rs, th, &text, &len);
+	if (r == -ENOENT)
+		return 0;	/* gone from the store: the planner leaves it out */
+	if (r == 0)
+		r = chunk_text(text, len, NULL, &c, &n);
+	free(text);
+	if (r < 0)
+		return r;
+	pass = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(pass, json_pack("[I, I]", (json_int_t)c[i].start,
+		    (json_int_t)c[i].end));
+	free(c);
+	json_object_set_new(so, "passages", pass);
+	return 0;
+}
+
+/* The parent's web sources the source cache no longer holds fresh
+ * ([fetch] cache_ttl): decided once, at the job's first start, so a
+ * restart later takes the same ones. */
+static int research_parent_stale(struct research *rs, const json_t *data, json_t **ret)
+{
+	int64_t now = time_now_ms(), ttl = rs->d->config->cache_ttl * 1000;
+	json_t *proposed = json_array(), *so;
+	size_t i;
+	int r;
+
+	json_array_foreach(json_object_get(data, "sources"), i, so) {
+		const char *url;
+		int64_t fetched = 0;
+
+		if (json_get_string(so, "url", &url) < 0 || str_startswith(url, "file:") ||
+		    json_get_int(so, "fetched", &fetched) < 0 || fetched <= 0)
+			continue;
+		if (now - fetched >= ttl)
+			json_array_append_new(proposed, json_string(url));
+	}
+	r = research_decide(rs, "parent-stale", proposed, ret);
+	json_decref(proposed);
+	if (r == 0 && !json_is_array(*ret)) {
+		json_decref(*ret);
+		return -EBADMSG;
+	}
+	return r;
+}
+
+static bool research_url_in(const json_t *list, const char *url)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), url) == 0)
+			return true;
+	return false;
+}
+
+/* The parent job's report data, immutable once it is done, with the
+ * passages of its sources' texts; a stale source loses its text, so the
+ * follow-up fetches it again when it finds it. */
+static int research_parent_load(struct research *rs, int64_t parent, json_t **ret)
+{
+	json_t *data = NULL, *so, *stale = NULL;
+	char *body = NULL;
+	size_t i;
+	int r;
+
+	r = store_report_get(rs->d->store, parent, "json", &body);
+	if (r < 0)
+		return r;
+	if (strlen(body) > RESEARCH_MAX_REPORT_DATA) {
+		free(body);
+		return -EFBIG;
+	}
+	data = json_loads(body, 0, NULL);
+	free(body);
+	if (!json_is_object(data)) {
+		json_decref(data);
+		return -EBADMSG;
+	}
+	r = research_parent_stale(rs, data, &stale);
+	if (r < 0) {
+		json_decref(data);
+		return r;
+	}
+	json_array_foreach(json_object_get(data, "sources"), i, so) {
+		const char *url;
+
+		if (json_get_string(so, "url", &url) == 0 && research_url_in(stale, url)) {
+			json_object_del(so, "text_hash");
+			continue;
+		}
+		r = research_parent_passages(rs, so);
+		if (r < 0) {
+			json_decref(stale);
+			json_decref(data);
+			return r;
+		}
+	}
+	json_decref(stale);
+	*ret = data;
+	return 0;
 }
 
 /* ---- running one batch --------------------------------------------- */
@@ -244,12 +403,9 @@ static bool slot_retry(struct research *rs, struct research_slot *s)
 		/* Without a model the job cannot go on: it waits, saying so,
 		 * until an endpoint answers. */
 		if (!rs->waiting_model) {
-			json_t *ev = json_pack("{s:s, s:s}", "for", "model", "message",
-			    "no model endpoint answered; the job waits and tries again");
-
 			rs->waiting_model = true;
-			jobs_event(rs->d->jobs, job_run_id(rs->run), "waiting", ev);
-			json_decref(ev);
+			research_event(rs, "waiting", json_pack("{s:s, s:s}", "for", "model", "message",
+			    "no model endpoint answered; the job waits and tries again"));
 		}
 		return true;
 	}
@@ -308,7 +464,6 @@ static void research_publish(struct research *rs)
 	const char *md = planner_report(rs->p);
 	int64_t id = job_run_id(rs->run), now = time_now_ms();
 	char *text = data ? json_compact(data) : NULL;
-	json_t *ev;
 	int r;
 
 	r = store_report_put(rs->d->store, id, "markdown", md ? md : "", now);
@@ -326,18 +481,14 @@ static void research_publish(struct research *rs)
 		research_end(rs, JOB_FAILED, msg);
 		return;
 	}
-	ev = json_pack("{s:s, s:I}", "format", "markdown", "bytes", (json_int_t)strlen(md ? md : ""));
-	jobs_event(rs->d->jobs, id, "report", ev);	/* borrows ev */
-	json_decref(ev);
+	research_event(rs, "report", json_pack("{s:s, s:I}", "format", "markdown",
+	    "bytes", (json_int_t)strlen(md ? md : "")));
 	research_end(rs, JOB_DONE, NULL);
 }
 
 static void research_progress(struct research *rs)
 {
-	json_t *ev = planner_progress(rs->p);
-
-	jobs_event(rs->d->jobs, job_run_id(rs->run), "progress", ev);	/* borrows ev */
-	json_decref(ev);
+	research_event(rs, "progress", planner_progress(rs->p));
 }
 
 /* A finish the user asked for takes effect at the barrier where the run
@@ -474,6 +625,7 @@ static int research_start(struct job_run *run, void *userdata)
 	json_t *opts = json_deep_copy(job->options ? job->options : json_object());
 	json_t *v = NULL, *proposed;
 	int64_t ctx = d->llm ? llm_pool_context(d->llm) : 0;
+	int64_t parent;
 	int r;
 
 	rs->run = run;
@@ -504,6 +656,23 @@ static int research_start(struct job_run *run, void *userdata)
 	if (r < 0) {
 		free(rs);
 		return r;
+	}
+	if (json_get_int(job->options, "parent", &parent) == 0) {
+		json_t *data = NULL;
+
+		r = research_parent_load(rs, parent, &data);
+		if (r == 0)
+			r = planner_set_parent(rs->p, parent, data);
+		json_decref(data);
+		if (r < 0) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg), "the report of job %lld, which this job follows up, "
+			    "could not be read: %s", (long long)parent, strerror(-r));
+			research_free(rs);
+			job_run_finish(run, JOB_FAILED, msg);
+			return 0;
+		}
 	}
 	job_run_set_data(run, rs);
 	research_advance(rs);
@@ -605,6 +774,13 @@ static int research_check(const json_t *options, char *err, size_t errlen, void 
 					snprintf(err, errlen, "option \"backends\" takes backend names");
 					return -EINVAL;
 				}
+		} else if (strcmp(key, "parent") == 0) {
+			/* Whose job it is and its state are checked at submit
+			 * (research_parent_check), where the user is known. */
+			if (!json_is_integer(v) || json_integer_value(v) < 1) {
+				snprintf(err, errlen, "option \"parent\" takes the id of a done research job");
+				return -EINVAL;
+			}
 		} else {
 			snprintf(err, errlen, "unknown option \"%.40s\" for a research job", key);
 			return -EINVAL;

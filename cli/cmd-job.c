@@ -1,5 +1,5 @@
-/* research's job commands: submit (and the bare QUESTION), list, status,
- * watch, report, cancel, pause, resume and finish. */
+/* research's job commands: submit (and the bare QUESTION), followup, list,
+ * status, watch, report, cancel, pause, resume and finish. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -66,9 +66,11 @@ static json_t *cli_parse_backends(struct cli *cli, const char *s, int *ret_r)
 	return json_incref(list);
 }
 
-/* Options and operands of submit, also used by the bare "research QUESTION".
+/* Options and operands of submit, also used by the bare "research QUESTION"
+ * and by followup (whose first `skip` operands are not the question).
  * *ret_wait gets --wait. */
-static int cli_parse_submit(struct cli *cli, int argc, char **argv, bool *ret_wait, json_t **ret)
+static int cli_parse_submit(struct cli *cli, int argc, char **argv, int skip, bool *ret_wait,
+    json_t **ret)
 {
 	enum { OPT_KIND = 256, OPT_MAX_TIME, OPT_MAX_TOKENS, OPT_MAX_FETCHES, OPT_DEPTH,
 		OPT_BREADTH, OPT_OPTIONS, OPT_CONTEXT, OPT_LANGUAGE, OPT_BACKENDS, OPT_WAIT,
@@ -171,8 +173,9 @@ static int cli_parse_submit(struct cli *cli, int argc, char **argv, bool *ret_wa
 			goto done;
 		}
 	}
-	for (int i = 0; i < cli->n_operands; i++) {
-		if ((i > 0 && buf_putc(&question, ' ') < 0) || buf_puts(&question, cli->operands[i]) < 0) {
+	for (int i = skip; i < cli->n_operands; i++) {
+		if ((i > skip && buf_putc(&question, ' ') < 0) ||
+		    buf_puts(&question, cli->operands[i]) < 0) {
 			r = cli_usage_error(cli, "the question is over %d bytes", PROTOCOL_MAX_LINE);
 			goto done;
 		}
@@ -211,7 +214,7 @@ int cli_cmd_submit(struct cli *cli, int argc, char **argv)
 	int64_t id;
 	int r;
 
-	r = cli_parse_submit(cli, argc, argv, &wait, &req);
+	r = cli_parse_submit(cli, argc, argv, 0, &wait, &req);
 	if (r != EXIT_OK)
 		return r;
 	/* With --wait and --json, the reply and the events are one stream. */
@@ -232,6 +235,44 @@ int cli_cmd_submit(struct cli *cli, int argc, char **argv)
 	return cli_watch(cli, id, -1, true);
 }
 
+/* "research followup ID QUESTION...": a submit whose options name the
+ * parent job; the daemon checks it is a done job of this user. */
+int cli_cmd_followup(struct cli *cli, int argc, char **argv)
+{
+	_cleanup_json_ json_t *req = NULL, *reply = NULL;
+	json_t *job = NULL, *options;
+	bool wait = false;
+	int64_t parent, id;
+	int r;
+
+	r = cli_parse_submit(cli, argc, argv, 1, &wait, &req);
+	if (r != EXIT_OK)
+		return r;
+	r = cli_parse_id(cli, cli->operands[0], &parent);
+	if (r != EXIT_OK)
+		return r;
+	options = json_object_get(req, "options");
+	if (options == NULL) {
+		options = json_object();
+		json_object_set_new(req, "options", options);
+	}
+	json_object_set_new(options, "parent", json_integer(parent));
+	cli->json_lines = cli->json && wait;
+	r = cli_call(cli, req, &reply);
+	if (r != EXIT_OK)
+		return r;
+	if (json_get_object(reply, "job", &job) < 0 || (id = cli_job_int(job, "id")) <= 0)
+		return cli_malformed(cli);
+	if (cli->json)
+		cli_print_json(cli, reply);
+	else
+		printf("%lld\n", (long long)id);
+	if (!wait)
+		return EXIT_OK;
+	fflush(stdout);
+	return cli_watch(cli, id, -1, true);
+}
+
 /* "research QUESTION...": submit, then watch on the same connection. */
 int cli_ask(struct cli *cli, int argc, char **argv)
 {
@@ -242,7 +283,7 @@ int cli_ask(struct cli *cli, int argc, char **argv)
 	int r;
 
 	/* --wait is what this form does anyway. */
-	r = cli_parse_submit(cli, argc, argv, &wait, &req);
+	r = cli_parse_submit(cli, argc, argv, 0, &wait, &req);
 	if (r != EXIT_OK)
 		return r;
 	cli->json_lines = cli->json;

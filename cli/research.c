@@ -50,6 +50,9 @@ static const struct cli_cmd cli_cmds[] = {
 	    "[--no-verifier] [--options JSON] [--wait] QUESTION...",
 	    "queue a question and print its job id; --wait: then wait for its end, "
 	    "exit 0 if it is done", cli_cmd_submit },
+	{ "followup", "ID [SUBMIT OPTIONS] QUESTION...",
+	    "queue a question that builds on done job ID: its sources and verified findings "
+	    "first, then what is missing; prints the new job's id", cli_cmd_followup },
 	{ "list", "[--state S] [--all] [--limit N]",
 	    "list your jobs, oldest first", cli_cmd_list },
 	{ "status", "ID", "show a job, and why it waits if it does", cli_cmd_status },

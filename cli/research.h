@@ -124,6 +124,7 @@ int cli_watch(struct cli *cli, int64_t id, int64_t since, bool quiet);
 /* The commands, one file per family. */
 int cli_ask(struct cli *cli, int argc, char **argv);
 int cli_cmd_submit(struct cli *cli, int argc, char **argv);
+int cli_cmd_followup(struct cli *cli, int argc, char **argv);
 int cli_cmd_list(struct cli *cli, int argc, char **argv);
 int cli_cmd_status(struct cli *cli, int argc, char **argv);
 int cli_cmd_job_op(struct cli *cli, int argc, char **argv);

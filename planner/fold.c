@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "json.h"
 #include "planner-internal.h"
@@ -156,6 +157,21 @@ static void source_fail(struct pl_source *s, const char *why)
 	s->error = pl_strdup_capped(why, 300);
 }
 
+/* The fetch result's "fetched": "YYYY-MM-DDTHH:MM:SSZ" (UTC), or ms since
+ * the epoch; 0 when it is neither. */
+/* When web.fetch fetched: "YYYY-MM-DDTHH:MM:SSZ" (time_format), or ms. */
+static int64_t fetched_ms(const json_t *res)
+{
+	const char *s;
+	int64_t ms = 0;
+
+	if (json_get_int(res, "fetched", &ms) == 0)
+		return ms > 0 ? ms : 0;
+	if (json_get_string(res, "fetched", &s) < 0 || time_parse(s, &ms) < 0)
+		return 0;
+	return ms;
+}
+
 static void apply_fetch(struct planner *p, int si, int r, const json_t *res)
 {
 	struct pl_source *s = &p->s[si];
@@ -183,12 +199,7 @@ static void apply_fetch(struct planner *p, int si, int r, const json_t *res)
 		s->final_url = pl_strdup_capped(str, 2000);
 	if (json_get_string(res, "content_type", &str) == 0)
 		s->content_type = pl_strdup_capped(str, 200);
-	/* web.fetch says when as "YYYY-MM-DDTHH:MM:SSZ"; a number is taken
-	 * as ms too. */
-	if (json_get_string(res, "fetched", &str) == 0)
-		time_parse(str, &s->fetched);
-	else
-		json_get_int(res, "fetched", &s->fetched);
+	s->fetched = fetched_ms(res);
 	s->state = PLS_FETCHED;
 }
 
@@ -335,6 +346,10 @@ void pl_apply_reflect(struct planner *p, const json_t *v)
 		else if (strcmp(state, "missing") == 0)
 			p->q[q].state = PLQ_MISSING;
 	}
+	/* The parent's stand-in is never researched, so never a gap. */
+	for (size_t q = 0; q < p->nq; q++)
+		if (p->q[q].from_parent)
+			p->q[q].state = PLQ_ANSWERED;
 	buf_init(&gaps, 4096);
 	for (size_t q = 0; q < p->nq; q++)
 		if (p->q[q].state == PLQ_MISSING || p->q[q].state == PLQ_CONTRADICTED) {

@@ -43,6 +43,7 @@ struct pl_question {
 	enum pl_qstate state;
 	int tried;		/* rounds it was searched for */
 	bool gap_added;		/* came from reflection */
+	bool from_parent;	/* a follow-up's stand-in for its parent job's findings */
 };
 
 struct pl_query {
@@ -73,6 +74,7 @@ struct pl_source {
 	uint64_t questions;	/* bit i: found by a query of question i */
 	uint64_t read;		/* bit i: read for question i */
 	int cite;		/* [n] in the report, 0 when not cited */
+	bool from_parent;	/* taken with its text from a follow-up's parent job */
 };
 
 struct pl_finding {
@@ -82,6 +84,7 @@ struct pl_finding {
 	size_t start, end;	/* of the quote in the source's text */
 	bool verified;
 	const char *reason;	/* why rejected */
+	int parent_q;		/* the parent job's sub-question id it came from; 0: none */
 };
 
 /* What a slot of the current batch is for. */
@@ -173,6 +176,11 @@ struct planner {
 
 	char *report;
 	json_t *report_data;
+
+	/* a follow-up: the parent job and its report data (immutable) */
+	int64_t parent;
+	json_t *parent_data;
+	size_t parent_sources, parent_findings;	/* taken from it */
 };
 
 /* prompt.c: the model calls, one schema each. */
@@ -194,6 +202,9 @@ int64_t pl_output_budget(const struct planner *p);
 /* Find a quote in source s's text (normalised once, on first use). */
 int pl_quote_find(struct pl_source *s, const char *quote, size_t *ret_start, size_t *ret_end);
 
+/* parent.c: did the parent job read source si for sub-question q? If so
+ * its findings from that read count for q. */
+bool pl_parent_read(struct planner *p, size_t q, size_t si);
 /* judge.c: the verifier pass over the written sentences */
 void pl_build_judge(struct planner *p, bool again);
 void pl_build_rewrite(struct planner *p);

@@ -123,6 +123,7 @@ struct planner *planner_free(struct planner *p)
 	free(p->title);
 	free(p->report);
 	json_decref(p->report_data);
+	json_decref(p->parent_data);
 	free(p);
 	return NULL;
 }
@@ -330,6 +331,9 @@ static void build_read(struct planner *p)
 			    !(s->questions & (UINT64_C(1) << q)) || (s->read & (UINT64_C(1) << q)))
 				continue;
 			s->read |= UINT64_C(1) << q;
+			/* A follow-up does not pay again for its parent's reads. */
+			if (pl_parent_read(p, q, i))
+				continue;
 			add_req(p, "llm.chat", pl_call_read(p, (int)q, (int)i, 0), PL_READ, (int)q, (int)i, 0);
 			reads++;
 		}

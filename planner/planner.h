@@ -33,6 +33,15 @@ int planner_new(int64_t job_id, const char *question, const json_t *options,
     const struct planner_env *env, struct planner **ret);
 struct planner *planner_free(struct planner *p);
 
+/* A follow-up job: before the first planner_next, seed the planner with its
+ * parent job's report data (planner_report_data's form; every source with
+ * text also carries "passages", [[start, end], ...] of that text). Sources
+ * with text are taken as they are (no fetch, no extraction), verified
+ * findings once their quotes are found again in that text; a sub-question
+ * and source the parent read ("reads") are not read again. -EBUSY after
+ * the first batch, -EINVAL for data of another form. */
+int planner_set_parent(struct planner *p, int64_t parent_id, const json_t *data);
+
 /* One effect the planner needs. */
 struct planner_req {
 	const char *kind;	/* "llm.chat", "web.search", "web.fetch", "doc.text", "clock.now" */

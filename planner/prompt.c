@@ -152,6 +152,15 @@ json_t *pl_call_plan(struct planner *p)
 		pl_put_flat(&b, p->complete, strlen(p->complete));
 		buf_putc(&b, '\n');
 	}
+	if (p->parent > 0 && json_is_string(json_object_get(p->parent_data, "question"))) {
+		const char *pq = json_string_value(json_object_get(p->parent_data, "question"));
+
+		/* A follow-up: what the earlier job answered need not be planned
+		 * again, its findings are at hand. */
+		buf_puts(&b, "Earlier research answered: ");
+		pl_put_flat(&b, pq, strlen(pq));
+		buf_puts(&b, "\nIts findings are known; plan for what the question below adds.\n");
+	}
 	buf_printf(&b, "Task: split the question below into at most %d sub-questions that together "
 	    "answer it; give each one to three short web search queries.\n", p->breadth);
 	put_language(p, &b);

@@ -214,6 +214,19 @@ static const char *qstate(enum pl_qstate st)
 	    st == PLQ_CONTRADICTED ? "contradicted" : "open";
 }
 
+/* The (sub-question, source) pairs this job read, or took as read from its
+ * parent: a follow-up of this job does not read them again. */
+static json_t *report_reads(const struct planner *p)
+{
+	json_t *reads = json_array();
+
+	for (size_t i = 0; i < p->ns; i++)
+		for (size_t q = 0; q < p->nq && q < 64; q++)
+			if ((p->s[i].read & (UINT64_C(1) << q)) && !p->q[q].from_parent)
+				json_array_append_new(reads, json_pack("[s, s]", p->q[q].text, p->s[i].url));
+	return reads;
+}
+
 static json_t *report_json(struct planner *p, const struct verify *v, size_t cited)
 {
 	json_t *o = json_object(), *qs = json_array(), *ss = json_array(), *fs = json_array();
@@ -222,6 +235,9 @@ static json_t *report_json(struct planner *p, const struct verify *v, size_t cit
 		json_array_append_new(qs, json_pack("{s:i, s:s, s:s, s:b, s:i}", "id", (int)i + 1,
 		    "text", p->q[i].text, "state", qstate(p->q[i].state), "gap", p->q[i].gap_added,
 		    "round", p->q[i].round + 1));
+	for (size_t i = 0; i < p->nq; i++)
+		if (p->q[i].from_parent)
+			json_object_set_new(json_array_get(qs, i), "parent", json_true());
 	for (size_t i = 0; i < p->ns; i++) {
 		struct pl_source *s = &p->s[i];
 		json_t *so = json_pack("{s:i, s:s, s:s, s:i, s:I}", "id", (int)i + 1, "url", s->url,
@@ -262,6 +278,9 @@ static json_t *report_json(struct planner *p, const struct verify *v, size_t cit
 	    "rejected_quotes", (json_int_t)(p->rejected_not_found + p->rejected_short + p->rejected_other),
 	    "rounds", (json_int_t)p->round + 1));
 	json_object_set_new(o, "ended_by", json_string(p->ended_by ? p->ended_by : ""));
+	json_object_set_new(o, "reads", report_reads(p));
+	if (p->parent > 0)
+		json_object_set_new(o, "parent", json_integer((json_int_t)p->parent));
 	return o;
 }
 
@@ -436,6 +455,14 @@ int pl_report_build(struct planner *p)
 	buf_puts(&b, "\n\n**Question:** ");
 	put_line(&b, p->question);
 	buf_printf(&b, "\n\n**Date:** %s\n\n", date);
+	if (p->parent > 0) {
+		const char *pq = json_string_value(json_object_get(p->parent_data, "question"));
+
+		buf_printf(&b, "**Follow-up to job %lld:** ", (long long)p->parent);
+		put_line(&b, pq ? pq : "");
+		buf_printf(&b, " (%zu of its sources and %zu of its verified findings are used here.)\n\n",
+		    p->parent_sources, p->parent_findings);
+	}
 	buf_append(&b, body.data ? body.data : "", body.len);
 	buf_free(&body);
 

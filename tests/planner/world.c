@@ -290,6 +290,8 @@ void world_run(struct world *w, const char *question)
 	w->clock = T0;
 	assert_int_equal(planner_new(7, question, opts, &env, &w->p), 0);
 	json_decref(opts);
+	if (w->parent)
+		assert_int_equal(planner_set_parent(w->p, 3, w->parent), 0);
 	for (;;) {
 		const struct planner_req *reqs;
 		json_t *res[64];

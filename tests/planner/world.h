@@ -71,6 +71,8 @@ struct world {
 	int64_t read_tokens;	/* prompt tokens a read reports; 0: 100 */
 	const char *finish_after;	/* schema of the batch after which the user finishes */
 	const char *options;
+	/* Optional: a follow-up's parent (planner_set_parent as job 3). */
+	const json_t *parent;
 	/* what happened */
 	struct call calls[MAX_CALLS];
 	size_t ncalls;

@@ -456,6 +456,11 @@ class Handler(BaseHTTPRequestHandler):
             except BadRequest as e:
                 st.count("bad")
                 return self.error(400, str(e))
+            if name == "read":
+                # Which (source, sub-question) pair was read: a follow-up
+                # test counts the pairs its parent read.
+                rec["source"] = p["source"][1] if p["source"] else None
+                rec["subquestion"] = p["subquestions"][0] if p["subquestions"] else None
             violations = [v for v in check_quotes(reply, p, prompt) if v["quote"] not in invented]
             # A hook for the fixture self-test: a quote the request itself
             # asks for, not declared invented, must trip the check.
