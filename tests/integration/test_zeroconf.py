@@ -308,9 +308,14 @@ def test_serve_runs_engine():
         assert os.path.join(models, "stories260K.gguf") in args and "-np" in args and "-c" in args, args
         # stories260K's header says 2048 tokens of trained context; one slot
         # on a machine this size, and the engine reports the same
-        out = d.cli("llm")
+        # (an engine still loading at the first discovery is asked again
+        # after its first answer: that second discovery is asynchronous)
+        def llm_says():
+            out = d.cli("llm")
+            return "context: 2048 tokens per slot" in out.stdout and out
+
+        out = d.wait_for(llm_says, timeout=30, what="the engine's context in research llm")
         assert "[llm] serve: %s" % os.path.join(models, "stories260K.gguf") in out.stdout, out.stdout
-        assert "context: 2048 tokens per slot" in out.stdout, out.stdout
         # kill -9 of the engine is survived: restarted, answers again
         os.kill(st["pid"], 9)
         again = d.wait_for(lambda: server()["ready"] and server()["pid"] != st["pid"] and server(),
