@@ -70,7 +70,7 @@ bool job_state_change_allowed(enum job_state from, enum job_state to)
 	 * by resume; a restart queues it, and its replay waits again. */
 	case JOB_WAITING:
 		return to == JOB_RUNNING || to == JOB_CANCELLED || to == JOB_QUEUED ||
-		    to == JOB_FAILED || to == JOB_DONE;
+		    to == JOB_FAILED;
 	default:
 		return false;
 	}

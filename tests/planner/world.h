@@ -65,6 +65,12 @@ struct world {
 	json_t *(*raw)(struct world *w, const char *kind, const char *schema, const json_t *request);
 	int64_t read_tokens;	/* prompt tokens a read reports; 0: 100 */
 	const char *finish_after;	/* schema of the batch after which the user finishes */
+	/* The "clarify" reply (NULL: no questions), and a person's input when
+	 * the planner waits (NULL: waiting fails the test), handed over with
+	 * planner_set_answers or planner_set_plan as the runner does. */
+	const char *clarify;
+	json_t *(*input)(struct world *w, const char *what);
+	int waits;
 	const char *options;
 	/* what happened */
 	struct call calls[MAX_CALLS];
