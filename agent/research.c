@@ -491,6 +491,12 @@ static int research_input(int64_t job_id, struct job_run *run, const char *op, c
 	(void)job_id;
 	(void)userdata;
 	if (strcmp(op, "plan") == 0) {
+		/* Before planning, what it waits on is its questions. */
+		if (rs && rs->waiting && strcmp(rs->waiting, "answer") == 0) {
+			*ret = json_pack("{s:o, s:s}", "questions", planner_questions(rs->p),
+			    "waiting_for", "answer");
+			return 0;
+		}
 		if (rs == NULL || !planner_has_plan(rs->p)) {
 			snprintf(err, errlen, "the job has no plan to show now (it shows one while it "
 			    "runs or waits, once planning is done)");

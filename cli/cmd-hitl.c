@@ -36,6 +36,32 @@ static int hitl_send(struct cli *cli, json_t *req, const char *done)
 	return EXIT_OK;
 }
 
+static int hitl_questions_print(struct cli *cli, int64_t id)
+{
+	_cleanup_json_ json_t *req = cli_job_request("plan", id), *reply = NULL;
+	const json_t *qs, *q;
+	size_t i;
+	int r;
+
+	r = cli_call(cli, req, &reply);
+	if (r != EXIT_OK)
+		return r;
+	qs = json_object_get(reply, "questions");
+	if (!json_is_array(qs)) {
+		fprintf(stderr, "research: job %lld is not waiting for answers\n", (long long)id);
+		return EXIT_DAEMON_ERROR;
+	}
+	if (cli->json) {
+		cli_print_json(cli, reply);
+		return EXIT_OK;
+	}
+	json_array_foreach(qs, i, q)
+		printf("%zu. %s\n", i + 1, cli_esc(cli, json_string_value(q)));
+	printf("Answer with: research answer %lld TEXT... (one per question, in order), "
+	    "or --skip\n", (long long)id);
+	return EXIT_OK;
+}
+
 int cli_cmd_answer(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -60,9 +86,9 @@ int cli_cmd_answer(struct cli *cli, int argc, char **argv)
 		return r;
 	if (skip && cli->n_operands > 1)
 		return cli_usage_error(cli, "give answers or --skip, not both");
+	/* Without answers: show the questions. */
 	if (!skip && cli->n_operands < 2)
-		return cli_usage_error(cli, "missing the answer: research answer ID TEXT... (one text "
-		    "per question, in order) or --skip");
+		return hitl_questions_print(cli, id);
 	if (cli->n_operands - 1 > HITL_MAX_ANSWERS)
 		return cli_usage_error(cli, "at most %d answers, one per question", HITL_MAX_ANSWERS);
 	req = cli_job_request("answer", id);
@@ -123,8 +149,14 @@ int cli_cmd_plan(struct cli *cli, int argc, char **argv)
 	r = cli_call(cli, req, &reply);
 	if (r != EXIT_OK)
 		return r;
-	if (json_get_object(reply, "plan", &plan) < 0)
+	if (json_get_object(reply, "plan", &plan) < 0) {
+		if (json_is_array(json_object_get(reply, "questions"))) {
+			fprintf(stderr, "research: job %lld has no plan yet: it waits for answers "
+			    "(research answer %lld shows the questions)\n", (long long)id, (long long)id);
+			return EXIT_DAEMON_ERROR;
+		}
 		return cli_malformed(cli);
+	}
 	if (cli->json) {
 		cli_print_json(cli, plan);
 		return EXIT_OK;

@@ -80,6 +80,11 @@ def test_answer(s, d):
         msgs = c.stream({"v": 1, "op": "watch", "job": jid, "since": 0, "follow": False})
     ev = [json.dumps(m) for m in msgs if m.get("event", {}).get("type") == "waiting"]
     assert ev and "Clarifying question 1" in ev[0] and "Clarifying question 2" in ev[0], msgs
+    r = d.cli("answer", str(jid))      # no text: the questions
+    assert r.returncode == 0 and re.search(r"^1\. Clarifying question 1: .*\n2\. Clarifying question 2",
+                                           r.stdout, re.M), r
+    r = d.cli("plan", str(jid))
+    assert r.returncode == 1 and "no plan yet" in r.stderr, r
     a1, a2 = "Only the mythology of Mesopotamia counts", "Cite primary sources where possible"
     r = d.cli("answer", str(jid), a1, a2)
     assert r.returncode == 0, r
