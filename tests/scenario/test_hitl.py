@@ -205,6 +205,46 @@ def test_cancel_finish(s, d):
     print("ok: cancel and finish work on a waiting job")
 
 
+def test_bad_input(s, d, done_id):
+    """Malformed input is answered with a clear error; the daemon lives on."""
+    jid = submit(d, s.question(5)["question"], interactive=True, max_depth=1)
+    d.wait_state(jid, "waiting", timeout=60)
+    cases = [
+        ({"op": "answer", "job": jid}, "bad_request", "give either answers or skip"),
+        ({"op": "answer", "job": jid, "answers": "text"}, "bad_request", "must be an array"),
+        ({"op": "answer", "job": jid, "answers": []}, "bad_request", "1 to 3 items"),
+        ({"op": "answer", "job": jid, "answers": ["a", "b", "c", "d"]}, "bad_request", "1 to 3 items"),
+        ({"op": "answer", "job": jid, "answers": [7]}, "bad_request", "each answer is a text"),
+        ({"op": "answer", "job": jid, "answers": ["x" * 2001]}, "bad_request", "each answer is a text"),
+        ({"op": "answer", "job": jid, "answers": ["a"], "skip": True}, "bad_request", "either"),
+        ({"op": "approve", "job": jid, "plan": {"subquestions": []}}, "bad_state", "not waiting"),
+        ({"op": "answer", "job": done_id, "answers": ["a"]}, "bad_state", "done"),
+        ({"op": "approve", "job": done_id}, "bad_state", "done"),
+        ({"op": "plan", "job": done_id}, "bad_state", "done"),
+        ({"op": "answer", "job": 99999, "answers": ["a"]}, "not_found", "no job"),
+    ]
+    for req, code, words in cases:
+        req["v"] = 1
+        r = d.request(req)
+        assert not r["ok"] and r["error"]["code"] == code and words in r["error"]["message"], (req, r)
+    assert d.job(jid)["state"] == "waiting"
+    # A plan that is not a plan, on a job that waits for approval.
+    jp = submit(d, s.question(6)["question"], review_plan=True, max_depth=1)
+    d.wait_state(jp, "waiting", timeout=60)
+    for plan, words in [({"subquestions": []}, "1 to 24 sub-questions"),
+                        ({"subquestions": [{"queries": ["q"]}]}, "sub-question 1: a question"),
+                        ({"subquestions": [{"question": "ok", "queries": [""]}]}, "query 1"),
+                        ({"subquestions": [{"question": "ok", "queries": "q"}]}, "list of at most 8"),
+                        ({"other": 1}, "sub-questions")]:
+        r = d.request({"v": 1, "op": "approve", "job": jp, "plan": plan})
+        assert not r["ok"] and r["error"]["code"] == "bad_request" and words in r["error"]["message"], (plan, r)
+    assert d.job(jp)["state"] == "waiting"
+    for j in (jid, jp):
+        assert d.request({"v": 1, "op": "cancel", "job": j})["ok"]
+    assert d.alive()
+    print("ok: bad answers and plans are refused with a clear error; the daemon lives on")
+
+
 def main():
     s = scenario.Scenario(model_args=["--clarify", "2", "--stuck-gaps"], limit=8,
                           config={"server": {"max_jobs": "4"}}).start()
@@ -215,6 +255,7 @@ def main():
         test_review(s, d)
         test_kill9(s, d)
         test_cancel_finish(s, d)
+        test_bad_input(s, d, 1)
         assert s.model.violations() == [], s.model.violations()
     finally:
         s.stop()
