@@ -31,6 +31,7 @@ enum config_type {
 	CT_HOSTS,	/* list of host names or CIDRs */
 	CT_URL,		/* one http(s) URL */
 	CT_COMMAND,	/* a command line */
+	CT_PROBES,	/* list of loopback HOST:PORT */
 };
 
 struct config_key {
@@ -57,16 +58,24 @@ static const struct config_key config_keys[] = {
 	K("server", "selftest", CT_BOOL, selftest, 0, 0),
 
 	K("llm", "url", CT_URLS, llm_url, 0, 0),
+	K("llm", "verifier_url", CT_URLS, llm_verifier_url, 0, 0),
 	K("llm", "model", CT_STRING, llm_model, 0, 0),
 	K("llm", "api_key_file", CT_PATH, llm_api_key_file, 0, 0),
 	K("llm", "spawn", CT_COMMAND, llm_spawn, 0, 0),
 	K("llm", "timeout", CT_SECONDS, llm_timeout, 1, 86400),
 	K("llm", "context", CT_INT, llm_context, 0, 10000000),
+	K("llm", "probe", CT_PROBES, llm_probe, 0, 0),
+	K("llm", "serve", CT_STRING, llm_serve, 0, 0),
+	K("llm", "serve_engine", CT_PATH, llm_serve_engine, 0, 0),
+	K("llm", "serve_threads", CT_INT, llm_serve_threads, 0, 256),
+	K("llm", "serve_context", CT_INT, llm_serve_context, 0, 10000000),
+	K("llm", "serve_slots", CT_INT, llm_serve_slots, 0, 64),
 
 	K("search", "backends", CT_BACKENDS, search_backends, 0, 0),
 	K("search", "searxng_url", CT_URL, searxng_url, 0, 0),
 	K("search", "brave_key_file", CT_PATH, brave_key_file, 0, 0),
 	K("search", "max_results", CT_INT, search_max_results, 1, 100),
+	K("search", "rate", CT_INT, search_rate, 1, 1000),
 
 	K("fetch", "user_agent", CT_STRING, user_agent, 0, 0),
 	K("fetch", "allow_hosts", CT_HOSTS, allow_hosts, 0, 0),
@@ -74,6 +83,7 @@ static const struct config_key config_keys[] = {
 	K("fetch", "max_body", CT_BYTES, fetch_max_body, 1024, 1024LL * 1024 * 1024),
 	K("fetch", "timeout", CT_SECONDS, fetch_timeout, 1, 3600),
 	K("fetch", "cache_ttl", CT_SECONDS, cache_ttl, 0, 365LL * 86400),
+	K("fetch", "host_delay", CT_SECONDS, host_delay, 0, 3600),
 
 	K("budget", "max_time", CT_SECONDS, budget_max_time, 1, 30LL * 86400),
 	K("budget", "max_tokens", CT_INT, budget_max_tokens, 1, 1000000000000LL),
@@ -96,6 +106,9 @@ static const char *const config_sections[] = {
 static const char *const config_backends[] = {
 	"wikipedia", "arxiv", "local", "searxng", "brave",
 };
+
+static int config_set_list(struct config_list *l, enum config_type type, char *value,
+    char *err, size_t errlen);
 
 static void config_list_clear(struct config_list *l)
 {
@@ -123,19 +136,28 @@ struct config *config_new(void)
 	c->log_level = xstrdup("info");
 	c->selftest = false;
 
-	config_list_add(&c->llm_url, "http://127.0.0.1:8080/v1");
+	/* No url: the daemon runs [llm] serve, or looks for a server on
+	 * loopback (CONFIG_DEFAULT_PROBE). */
+	{
+		char probe[] = CONFIG_DEFAULT_PROBE, err[128];
+
+		if (config_set_list(&c->llm_probe, CT_PROBES, probe, err, sizeof(err)) < 0)
+			abort();
+	}
 	c->llm_timeout = 600;
 
 	config_list_add(&c->search_backends, "wikipedia");
 	config_list_add(&c->search_backends, "arxiv");
 	config_list_add(&c->search_backends, "local");
 	c->search_max_results = 10;
+	c->search_rate = 1;
 
 	c->user_agent = xstrdup("researchd/" RESEARCHD_VERSION);
 	c->robots = true;
 	c->fetch_max_body = 10LL * 1024 * 1024;
 	c->fetch_timeout = 30;
 	c->cache_ttl = 86400;
+	c->host_delay = 1;
 
 	c->budget_max_time = 3600;
 	c->budget_max_tokens = 2000000;
@@ -163,7 +185,7 @@ struct config *config_free(struct config *c)
 		case CT_STRING: case CT_PATH: case CT_LOG_LEVEL: case CT_URL: case CT_COMMAND:
 			free(*(char **)field);
 			break;
-		case CT_URLS: case CT_BACKENDS: case CT_HOSTS:
+		case CT_URLS: case CT_BACKENDS: case CT_HOSTS: case CT_PROBES:
 			config_list_clear(field);
 			break;
 		default:
@@ -190,6 +212,28 @@ static bool config_url_valid(const char *s)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)
 			return false;
 	return true;
+}
+
+/* HOST:PORT on loopback (127.0.0.0/8, [::1] or localhost): probing never
+ * sends anything off the machine. */
+static bool config_probe_valid(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char host[INET6_ADDRSTRLEN + 3];
+	unsigned char bin[16];
+	int64_t port;
+	size_t n;
+
+	if (colon == NULL || str_to_int64(colon + 1, 1, 65535, &port) < 0)
+		return false;
+	n = (size_t)(colon - s);
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (!strcmp(host, "localhost") || !strcmp(host, "[::1]"))
+		return true;
+	return inet_pton(AF_INET, host, bin) == 1 && bin[0] == 127;
 }
 
 /* A host name (letters, digits, '-', '.') or an IPv4/IPv6 address or CIDR. */
@@ -246,6 +290,11 @@ static int config_set_list(struct config_list *l, enum config_type type, char *v
 		}
 		if (type == CT_URLS && !config_url_valid(tok)) {
 			snprintf(err, errlen, "\"%.200s\" is not an http:// or https:// URL", tok);
+			goto fail;
+		}
+		if (type == CT_PROBES && !config_probe_valid(tok)) {
+			snprintf(err, errlen, "\"%.200s\" is not a loopback HOST:PORT "
+			    "(127.0.0.1:PORT, [::1]:PORT or localhost:PORT)", tok);
 			goto fail;
 		}
 		if (type == CT_HOSTS && !config_host_valid(tok)) {
@@ -367,6 +416,7 @@ static int config_set(struct config *c, const struct config_key *k, char *value,
 	case CT_URLS:
 	case CT_BACKENDS:
 	case CT_HOSTS:
+	case CT_PROBES:
 		return config_set_list(field, k->type, value, err, errlen);
 	}
 	return -EINVAL;
@@ -383,6 +433,24 @@ static const struct config_key *config_key_find(const char *section, const char 
 /* Checks that span keys, reported at the line of the last key involved. */
 static int config_check(const struct config *c, char *err, size_t errlen)
 {
+	/* serve starts a server of its own at a port the daemon picks: a url
+	 * or a spawn command beside it would name a second one. */
+	if (c->llm_serve && c->llm_url.n > 0) {
+		snprintf(err, errlen, "[llm] serve and url cannot both be set (serve runs its own server)");
+		return -EINVAL;
+	}
+	if (c->llm_serve && c->llm_spawn) {
+		snprintf(err, errlen, "[llm] serve and spawn cannot both be set (serve runs its own server)");
+		return -EINVAL;
+	}
+	if (c->llm_spawn && c->llm_url.n == 0) {
+		snprintf(err, errlen, "[llm] spawn needs the url its server answers at ([llm] url)");
+		return -EINVAL;
+	}
+	if (c->llm_serve && strchr(c->llm_serve, '/') && c->llm_serve[0] != '/') {
+		snprintf(err, errlen, "[llm] serve takes an absolute path or the name of a pulled model");
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < c->search_backends.n; i++) {
 		if (!strcmp(c->search_backends.items[i], "searxng") && c->searxng_url == NULL) {
 			snprintf(err, errlen, "search backend searxng needs [search] searxng_url");

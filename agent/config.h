@@ -15,6 +15,8 @@
 #define CONFIG_MAX_FILE (1024 * 1024)	/* bytes in the whole file */
 
 #define CONFIG_DEFAULT_PATH RESEARCHD_SYSCONFDIR "/researchd.conf"
+/* Where users run model servers: llama-server, Ollama, LM Studio, vLLM. */
+#define CONFIG_DEFAULT_PROBE "127.0.0.1:8080,127.0.0.1:11434,127.0.0.1:1234,127.0.0.1:8000"
 
 struct config_list {
 	size_t n;
@@ -35,18 +37,26 @@ struct config {
 	bool selftest;
 
 	/* [llm] */
-	struct config_list llm_url;
+	struct config_list llm_url;	/* empty: serve, or probe loopback */
+	struct config_list llm_probe;	/* loopback HOST:PORT to look for a server at */
+	struct config_list llm_verifier_url;	/* the verifier pass's endpoints; none: the main pool */
 	char *llm_model;
 	char *llm_api_key_file;
 	char *llm_spawn;
 	int64_t llm_timeout;		/* seconds */
 	int64_t llm_context;		/* tokens per slot; 0: discovered */
+	char *llm_serve;		/* a GGUF file or a pulled model's name to run */
+	char *llm_serve_engine;		/* NULL: llama-server on PATH, else researchd-llm */
+	int64_t llm_serve_threads;	/* 0: chosen from the machine */
+	int64_t llm_serve_context;	/* total tokens; 0: chosen */
+	int64_t llm_serve_slots;	/* 0: chosen */
 
 	/* [search] */
 	struct config_list search_backends;
 	char *searxng_url;
 	char *brave_key_file;
 	int64_t search_max_results;
+	int64_t search_rate;		/* requests per second to one backend */
 
 	/* [fetch] */
 	char *user_agent;
@@ -55,6 +65,7 @@ struct config {
 	int64_t fetch_max_body;		/* bytes */
 	int64_t fetch_timeout;		/* seconds */
 	int64_t cache_ttl;		/* seconds */
+	int64_t host_delay;		/* seconds between two requests' starts to one host */
 
 	/* [budget] defaults for new jobs */
 	int64_t budget_max_time;	/* seconds of wall time */

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <uv.h>
 
 struct config;
@@ -16,6 +17,8 @@ struct fetch;
 struct spawn;
 struct search;
 struct llm_pool;
+struct sign_key;
+struct model;
 
 struct daemon {
 	uv_loop_t *loop;
@@ -29,7 +32,11 @@ struct daemon {
 	struct fetch *fetch;	/* polite fetching through the source cache */
 	struct search *search;	/* the configured search backends */
 	struct llm_pool *llm;	/* the model endpoints, one queue for every job */
-	struct spawn *spawn;	/* the supervised model server, if [llm] spawn */
+	struct llm_pool *verifier;	/* [llm] verifier_url's, or NULL: llm serves */
+	struct spawn *spawn;	/* the supervised model server, [llm] spawn or serve */
+	struct model *model;	/* where d->llm's endpoints come from */
+	struct sign_key *key;	/* signs report manifests (provenance.c) */
+	json_t *served_model;	/* [llm] spawn's model file and its hash, once known */
 	int64_t start_ms;
 	bool stopping;
 };

@@ -629,9 +629,12 @@ int jobs_finish(struct jobs *j, int64_t id)
 		r = -ENOTSUP;
 	else
 		r = runner->finish(id, run, runner->userdata);
-	if (r == 0)
-		jobs_event(j, id, "finish", json_pack("{s:s}", "message",
-		    "asked to stop researching and write the report"));
+	if (r == 0) {
+		json_t *ev = json_pack("{s:s}", "message", "asked to stop researching and write the report");
+
+		jobs_event(j, id, "finish", ev);	/* borrows ev */
+		json_decref(ev);
+	}
 	if (r == 0 && job->state == JOB_PAUSED)
 		r = jobs_resume(j, id);
 	store_job_free(job);

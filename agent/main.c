@@ -17,10 +17,12 @@
 #include "job.h"
 #include "log.h"
 #include "notify.h"
+#include "provenance.h"
 #include "research.h"
 #include "selftest.h"
 #include "spawn.h"
 #include "server.h"
+#include "sign.h"
 #include "store.h"
 #include "str.h"
 #include "tools.h"
@@ -30,7 +32,7 @@
 
 static struct daemon daemon_state;
 static char *opt_socket, *opt_state_dir;
-static bool opt_config_given, opt_verbose;
+static bool opt_config_given, opt_verbose, opt_pubkey;
 static uv_signal_t sig_hup, sig_term, sig_int;
 static uv_timer_t shutdown_timer;
 static int64_t shutdown_deadline;
@@ -38,13 +40,15 @@ static int64_t shutdown_deadline;
 static _Noreturn void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-	    "usage: researchd [-dnv] [-c FILE] [--socket PATH] [--state-dir DIR]\n"
+	    "usage: researchd [-dnv] [-c FILE] [--socket PATH] [--state-dir DIR] [--pubkey]\n"
 	    "  -c FILE            configuration file (default %s)\n"
 	    "  -d                 stay in the foreground, log to stderr\n"
 	    "  -n                 check the configuration and exit\n"
 	    "  -v                 log debug messages\n"
 	    "  --socket PATH      control socket (overrides [server] socket)\n"
 	    "  --state-dir DIR    state directory (overrides [server] state_dir)\n"
+	    "  --pubkey           print the public key that signs reports (created if\n"
+	    "                     there is none yet) and exit\n"
 	    "  -h, --help         this help\n"
 	    "  --version          print the version\n", CONFIG_DEFAULT_PATH);
 	exit(status);
@@ -117,6 +121,9 @@ static void daemon_reload(struct daemon *d)
 	if ((c->llm_spawn == NULL) != (old->llm_spawn == NULL) ||
 	    (c->llm_spawn && strcmp(c->llm_spawn, old->llm_spawn) != 0))
 		log_warnx("reload: [llm] spawn changes take effect at the next start");
+	if ((c->llm_serve == NULL) != (old->llm_serve == NULL) ||
+	    (c->llm_serve && strcmp(c->llm_serve, old->llm_serve) != 0))
+		log_warnx("reload: [llm] serve changes take effect at the next start");
 	free(c->socket);
 	c->socket = xstrdup(old->socket);
 	free(c->state_dir);
@@ -158,6 +165,8 @@ static void daemon_finish_stop(struct daemon *d)
 	d->spawn = spawn_free(d->spawn);
 	tools_unregister(d);
 	research_unregister();
+	effects_close_handles(d->effects);
+	provenance_model_stop();
 	notify_watchdog_stop();
 	uv_walk(d->loop, daemon_close_handle, NULL);
 }
@@ -221,11 +230,35 @@ static int mkdir_parents(const char *path, mode_t mode)
 	return r;
 }
 
+/* researchd --pubkey: read (or create) the key a running daemon uses too;
+ * it is never rewritten, so reading it beside that daemon is safe. */
+static int daemon_print_pubkey(const struct config *c)
+{
+	struct sign_key *k = NULL;
+	char hex[SIGN_PUBLIC_HEX_LEN + 1];
+	int r;
+
+	r = mkdir_parents(c->state_dir, 0750);
+	if (r == 0)
+		r = provenance_key_open(c->state_dir, &k, NULL);
+	if (r < 0) {
+		fprintf(stderr, "researchd: the signing key in %s: %s%s\n", c->state_dir,
+		    strerror(-r), r == -EPERM ? " (it must be mode 0600)" :
+		    r == -EBADMSG ? " (the key file is damaged)" : "");
+		return 1;
+	}
+	sign_key_public_hex(k, hex);
+	printf("%s\n", hex);
+	sign_key_free(k);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 'S' },
 		{ "state-dir", required_argument, NULL, 'D' },
+		{ "pubkey", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -234,7 +267,7 @@ int main(int argc, char **argv)
 	bool foreground = false, check_only = false;
 	char err[1024], *dbpath;
 	uv_loop_t loop;
-	int ch, r;
+	int ch, r, created = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:dnvh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -248,6 +281,7 @@ int main(int argc, char **argv)
 		case 'v': opt_verbose = true; break;
 		case 'S': free(opt_socket); opt_socket = absolute(optarg); break;
 		case 'D': free(opt_state_dir); opt_state_dir = absolute(optarg); break;
+		case 'P': opt_pubkey = true; break;
 		case 'h': usage(0);
 		case 'V': printf("researchd %s\n", RESEARCHD_VERSION); return 0;
 		default: usage(2);
@@ -274,6 +308,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	if (opt_pubkey) {
+		r = daemon_print_pubkey(d->config);
+		config_free(d->config);
+		free(d->config_path);
+		return r;
+	}
+
 	if (foreground || notify_under_systemd())
 		log_init(LOG_LEVEL_INFO, getenv("JOURNAL_STREAM") ? LOG_TARGET_JOURNAL : LOG_TARGET_STDERR);
 	else {
@@ -289,6 +330,13 @@ int main(int argc, char **argv)
 	r = mkdir_parents(d->config->state_dir, 0750);
 	if (r < 0)
 		fatal_errno(r, "creating state directory %s", d->config->state_dir);
+	r = provenance_key_open(d->config->state_dir, &d->key, &created);
+	if (r < 0)
+		fatal_errno(r, "the signing key %s/%s%s", d->config->state_dir, PROVENANCE_KEY_FILE,
+		    r == -EPERM ? " may be read by others (it must be mode 0600)" :
+		    r == -EBADMSG ? " is damaged" : "");
+	if (created)
+		log_info("created the signing key %s/%s", d->config->state_dir, PROVENANCE_KEY_FILE);
 	dbpath = xasprintf("%s/researchd.db", d->config->state_dir);
 	r = store_open(dbpath, &d->store);
 	if (r == -EPROTONOSUPPORT)
@@ -317,6 +365,7 @@ int main(int argc, char **argv)
 		if (r < 0)
 			fatal_errno(r, "[llm] spawn: cannot read the command line");
 	}
+	provenance_model_start(d);
 	r = research_register(d);
 	if (r < 0)
 		fatal_errno(r, "registering the research job kind");
@@ -359,6 +408,8 @@ int main(int argc, char **argv)
 	jobs_free(d->jobs);
 	effects_free(d->effects);
 	store_close(d->store);
+	d->key = sign_key_free(d->key);
+	json_decref(d->served_model);
 	selftest_unregister();
 	config_free(d->config);
 	free(d->config_path);

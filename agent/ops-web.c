@@ -15,6 +15,7 @@
 #include "json.h"
 #include "client.h"
 #include "log.h"
+#include "model.h"
 #include "pool.h"
 #include "pdf.h"
 #include "ops.h"
@@ -557,6 +558,7 @@ void op_llm(struct client *c, struct protocol_request *req)
 		json_object_set_new(m, "queued", json_integer(st.queued));
 		json_object_set_new(m, "running", json_integer(st.running));
 		json_object_set_new(m, "ready", json_boolean(llm_pool_ready(d->llm)));
+		json_object_set_new(m, "source", model_status(d->model));
 		client_send(c, m);
 		json_decref(m);
 		return;

@@ -504,12 +504,18 @@ static void op_report(struct client *c, struct protocol_request *req)
 	if (j == NULL)
 		return;
 	json_get_string(req->root, "format", &format);
-	if (strcmp(format, "markdown") != 0 && strcmp(format, "json") != 0) {
+	if (strcmp(format, "markdown") != 0 && strcmp(format, "json") != 0 &&
+	    strcmp(format, "manifest") != 0) {
 		client_send_error(c, req->id, PROTO_E_BAD_REQUEST,
-		    "unknown report format \"%s\" (markdown, json)", format);
+		    "unknown report format \"%s\" (markdown, json, manifest)", format);
 		goto out;
 	}
 	r = store_report_get(d->store, j->id, format, &body);
+	if (r == -ENOENT && strcmp(format, "manifest") == 0 && job_state_is_final(j->state)) {
+		client_send_error(c, req->id, PROTO_E_NOT_FOUND, "job %lld's report has no signed "
+		    "manifest", (long long)j->id);
+		goto out;
+	}
 	if (r == -ENOENT) {
 		client_send_error(c, req->id, PROTO_E_NOT_READY, "job %lld has no report yet (it is %s)",
 		    (long long)j->id, job_state_to_string(j->state));
@@ -582,6 +588,10 @@ static const op_fn ops_handlers[_OP_MAX] = {
 	[OP_SEARCH] = op_search,
 	[OP_LLM] = op_llm,
 	[OP_TRACE] = op_trace,
+	[OP_PUBKEY] = op_pubkey,
+	[OP_SOURCE_TEXT] = op_source_text,
+	[OP_VERIFY_EVENTS] = op_verify_events,
+	[OP_DOCTOR] = op_doctor,
 };
 
 bool ops_handled(enum protocol_op_id id)

@@ -25,12 +25,18 @@ json_t *ops_time(int64_t ms);
 /* The end marker of a list: {"end":true,"count":N}. */
 void ops_send_end(struct client *c, json_t *id, int64_t count);
 
-/* Handlers kept in their own files (ops-web.c). */
+/* Handlers kept in their own files (ops-web.c, ops-doctor.c). */
 void op_fetch(struct client *c, struct protocol_request *req);
 void op_sources(struct client *c, struct protocol_request *req);
 void op_index_add(struct client *c, struct protocol_request *req);
 void op_search(struct client *c, struct protocol_request *req);
 void op_llm(struct client *c, struct protocol_request *req);
 void op_trace(struct client *c, struct protocol_request *req);
+/* provenance.c */
+void op_pubkey(struct client *c, struct protocol_request *req);
+void op_source_text(struct client *c, struct protocol_request *req);
+void op_verify_events(struct client *c, struct protocol_request *req);
+/* ops-doctor.c */
+void op_doctor(struct client *c, struct protocol_request *req);
 
 #endif

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "planner.h"
 #include "pool.h"
+#include "provenance.h"
 #include "research.h"
 #include "store.h"
 #include "str.h"
@@ -238,6 +239,8 @@ static void research_schedule(struct research *rs, uint64_t ms)
 static bool slot_retry(struct research *rs, struct research_slot *s)
 {
 	const struct planner_req *q = &rs->reqs[s->i];
+	/* The verifier's calls give up like searches: without them the job
+	 * still ends with the deterministic check. */
 	bool model = strcmp(q->kind, "llm.chat") == 0;
 	json_t *v = NULL;
 	char *name;
@@ -247,14 +250,17 @@ static bool slot_retry(struct research *rs, struct research_slot *s)
 		/* Without a model the job cannot go on: it waits, saying so,
 		 * until an endpoint answers. */
 		if (!rs->waiting_model) {
+			json_t *ev = json_pack("{s:s, s:s}", "for", "model", "message",
+			    "no model endpoint answered; the job waits and tries again");
+
 			rs->waiting_model = true;
-			jobs_event(rs->d->jobs, job_run_id(rs->run), "waiting",
-			    json_pack("{s:s, s:s}", "for", "model", "message",
-			    "no model endpoint answered; the job waits and tries again"));
+			jobs_event(rs->d->jobs, job_run_id(rs->run), "waiting", ev);
+			json_decref(ev);
 		}
 		return true;
 	}
-	if (s->tries < RESEARCH_GIVE_UP_TRIES)
+	/* The verifier's pool has waited and retried already. */
+	if (s->tries < (strcmp(q->kind, "llm.verify") == 0 ? 1 : RESEARCH_GIVE_UP_TRIES))
 		return true;
 	name = giveup_name(q->kind, q->request);
 	if (research_decide(rs, name, json_true(), &v) == 0)
@@ -308,6 +314,7 @@ static void research_publish(struct research *rs)
 	const char *md = planner_report(rs->p);
 	int64_t id = job_run_id(rs->run), now = time_now_ms();
 	char *text = data ? json_compact(data) : NULL;
+	json_t *ev;
 	int r;
 
 	r = store_report_put(rs->d->store, id, "markdown", md ? md : "", now);
@@ -315,6 +322,8 @@ static void research_publish(struct research *rs)
 		r = store_report_put(rs->d->store, id, "json", text, now);
 	if (r == 0 && data)
 		r = store_research_put(rs->d->store, id, data);
+	if (r == 0 && text)
+		r = provenance_publish(rs->d, job_run_job(rs->run), md ? md : "", text, data, now);
 	free(text);
 	if (r < 0) {
 		char msg[128];
@@ -323,14 +332,18 @@ static void research_publish(struct research *rs)
 		research_end(rs, JOB_FAILED, msg);
 		return;
 	}
-	jobs_event(rs->d->jobs, id, "report", json_pack("{s:s, s:I}", "format", "markdown",
-	    "bytes", (json_int_t)strlen(md ? md : "")));
+	ev = json_pack("{s:s, s:I}", "format", "markdown", "bytes", (json_int_t)strlen(md ? md : ""));
+	jobs_event(rs->d->jobs, id, "report", ev);	/* borrows ev */
+	json_decref(ev);
 	research_end(rs, JOB_DONE, NULL);
 }
 
 static void research_progress(struct research *rs)
 {
-	jobs_event(rs->d->jobs, job_run_id(rs->run), "progress", planner_progress(rs->p));
+	json_t *ev = planner_progress(rs->p);
+
+	jobs_event(rs->d->jobs, job_run_id(rs->run), "progress", ev);	/* borrows ev */
+	json_decref(ev);
 }
 
 /* A finish the user asked for takes effect at the barrier where the run
@@ -752,8 +765,9 @@ static bool research_ready(const char **why, void *userdata)
 
 	if (d->llm && llm_pool_reachable(d->llm))
 		return true;
-	*why = d->llm ? "waiting for a model endpoint: none of [llm] url answers yet" :
-	    "waiting for a model endpoint: none is configured ([llm] url)";
+	*why = d->llm ? "waiting for a model endpoint: none answers yet ([llm] url, serve or "
+	    "probe; research doctor says more)" :
+	    "waiting for a model endpoint: none is configured ([llm] url, serve or probe)";
 	return false;
 }
 
@@ -779,6 +793,11 @@ static int research_check(const json_t *options, char *err, size_t errlen, void 
 			if (!json_is_integer(v) || json_integer_value(v) < 2048 ||
 			    json_integer_value(v) > 131072) {
 				snprintf(err, errlen, "option \"context\" takes 2048 to 131072 tokens");
+				return -EINVAL;
+			}
+		} else if (strcmp(key, "verifier") == 0) {
+			if (!json_is_boolean(v)) {
+				snprintf(err, errlen, "option \"verifier\" must be a boolean");
 				return -EINVAL;
 			}
 		} else if (strcmp(key, "language") == 0) {
@@ -840,8 +859,9 @@ int research_register(struct daemon *d)
 		uv_timer_init(d->loop, &research_probe_timer);
 		research_probe_timer.data = d;
 		research_probe_live = true;
-		/* The first look comes soon after start-up, then every 2 s. */
-		uv_timer_start(&research_probe_timer, research_probe_cb, 500, 2000);
+		/* The first look comes soon after start-up (a job resumed by a
+		 * restart waits for it), then every second. */
+		uv_timer_start(&research_probe_timer, research_probe_cb, 100, 1000);
 		uv_unref((uv_handle_t *)&research_probe_timer);
 	}
 	return 0;

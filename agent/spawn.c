@@ -236,15 +236,10 @@ static void spawn_start(struct spawn *s)
 	uv_timer_start(&s->timer, spawn_timer_cb, SPAWN_HEALTH_EVERY_MS / 5, 0);
 }
 
-int spawn_new(struct daemon *d, const char *cmd, const char *health_url, struct spawn **ret)
+static int spawn_take(struct daemon *d, char **argv, const char *health_url, struct spawn **ret)
 {
 	struct spawn *s;
-	char **argv = NULL;
-	int r;
 
-	r = spawn_split(cmd, &argv);
-	if (r < 0)
-		return r;
 	s = xcalloc(1, sizeof(*s));
 	s->d = d;
 	s->argv = argv;
@@ -256,6 +251,32 @@ int spawn_new(struct daemon *d, const char *cmd, const char *health_url, struct 
 	spawn_start(s);
 	*ret = s;
 	return 0;
+}
+
+int spawn_new(struct daemon *d, const char *cmd, const char *health_url, struct spawn **ret)
+{
+	char **argv = NULL;
+	int r;
+
+	r = spawn_split(cmd, &argv);
+	if (r < 0)
+		return r;
+	return spawn_take(d, argv, health_url, ret);
+}
+
+int spawn_new_argv(struct daemon *d, char *const *argv, const char *health_url, struct spawn **ret)
+{
+	char **copy;
+	size_t n = 0;
+
+	while (argv[n])
+		n++;
+	if (n == 0 || n > SPAWN_MAX_ARGS)
+		return n == 0 ? -EINVAL : -E2BIG;
+	copy = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		copy[i] = xstrdup(argv[i]);
+	return spawn_take(d, copy, health_url, ret);
 }
 
 void spawn_stop(struct spawn *s)

@@ -23,6 +23,8 @@ void spawn_argv_free(char **argv);
 
 /* Start supervising cmd; health is polled at health_url. */
 int spawn_new(struct daemon *d, const char *cmd, const char *health_url, struct spawn **ret);
+/* The same with the words already split (copied). */
+int spawn_new_argv(struct daemon *d, char *const *argv, const char *health_url, struct spawn **ret);
 /* Ask the server to stop (SIGTERM); no more restarts. */
 void spawn_stop(struct spawn *s);
 /* SIGKILL it if it is still there, and free. */

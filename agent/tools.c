@@ -15,6 +15,7 @@
 #include "index.h"
 #include "llm-effect.h"
 #include "log.h"
+#include "model.h"
 #include "pool.h"
 #include "search.h"
 #include "tools.h"
@@ -32,9 +33,11 @@ void fetch_config_from(struct fetch_config *c, const struct config *cfg)
 	c->max_body = cfg->fetch_max_body;
 	c->timeout_ms = cfg->fetch_timeout * 1000;
 	c->cache_ttl_ms = cfg->cache_ttl * 1000;
+	c->host_delay_ms = cfg->host_delay * 1000;
 }
 
 #define TOOLS_MAX_TRANSFERS 32
+#define TOOLS_VERIFIER_WAIT_MS 10000	/* a verifier request's wait for an endpoint */
 
 /* The executor reads this on every start, so a reload takes effect for the
  * next run while runs in flight keep what they started with. */
@@ -70,6 +73,7 @@ static void tools_fetch_config(const struct config *c, struct fetch_config *fc)
 	fc->max_body = c->fetch_max_body;
 	fc->timeout_ms = c->fetch_timeout * 1000;
 	fc->cache_ttl_ms = c->cache_ttl * 1000;
+	fc->host_delay_ms = c->host_delay * 1000;
 }
 
 /* The search backends' endpoints come from the configuration, not from
@@ -86,6 +90,11 @@ static int tools_search_new(struct daemon *d)
 		.user_agent = c->user_agent,
 		.max_results = (unsigned)c->search_max_results,
 		.store = d->store,
+		/* rate per second, bursts of 2 s worth (at least 2), and half a
+		 * rate period between two requests (500 ms at the default 1). */
+		.rate_per_second = (double)c->search_rate,
+		.rate_burst = c->search_rate > 1 ? 2.0 * (double)c->search_rate : 2.0,
+		.min_interval_ms = 500 / c->search_rate > 0 ? 500 / c->search_rate : -1,
 	};
 	int r;
 
@@ -95,9 +104,11 @@ static int tools_search_new(struct daemon *d)
 	return search_register(d->effects, d->search);
 }
 
-/* The pool asks each endpoint what it is (llama-server /props, Ollama
- * /api/show) as it starts; a server that is down is found again later. */
-static int tools_llm_new(struct daemon *d)
+/* A pool over urls. It asks each endpoint what it is (llama-server
+ * /props, Ollama /api/show) as it starts; a server that is down is found
+ * again later. */
+static int tools_pool_new(struct daemon *d, const struct config_list *list, int64_t max_wait_ms,
+    struct llm_pool **ret)
 {
 	const struct config *c = d->config;
 	struct llm_pool_options o = {
@@ -106,24 +117,46 @@ static int tools_llm_new(struct daemon *d)
 		.timeout_ms = c->llm_timeout * 1000,
 		.n_ctx = c->llm_context,
 		.slot_affinity = true,
+		.max_wait_ms = max_wait_ms,
 	};
 	struct buf urls;
 	int r;
 
 	buf_init(&urls, CONFIG_MAX_LIST * 4096);
-	for (size_t i = 0; i < c->llm_url.n; i++) {
-		r = buf_printf(&urls, "%s%s", i ? "," : "", c->llm_url.items[i]);
+	for (size_t i = 0; i < list->n; i++) {
+		r = buf_printf(&urls, "%s%s", i ? "," : "", list->items[i]);
 		if (r < 0) {
 			buf_free(&urls);
 			return r;
 		}
 	}
 	o.urls = urls.data;
-	r = llm_pool_new(d->loop, d->http, &o, &d->llm);
+	r = llm_pool_new(d->loop, d->http, &o, ret);
 	buf_free(&urls);
+	return r;
+}
+
+/* "llm.chat" on the pool model.c makes from [llm] url, serve or probe;
+ * "llm.verify" on [llm] verifier_url when it is set, else on the same pool. */
+static int tools_llm_new(struct daemon *d)
+{
+	int r;
+
+	r = model_new(d, &d->model);
 	if (r < 0)
 		return r;
-	return llm_register(d->effects, d->llm);
+	r = llm_register(d->effects, d->llm);
+	if (r < 0)
+		return r;
+	if (d->config->llm_verifier_url.n > 0) {
+		/* A verifier that does not answer soon is given up: the job
+		 * ends with the quote check alone. */
+		r = tools_pool_new(d, &d->config->llm_verifier_url, TOOLS_VERIFIER_WAIT_MS,
+		    &d->verifier);
+		if (r < 0)
+			return r;
+	}
+	return llm_register_kind(d->effects, d->verifier ? d->verifier : d->llm, LLM_VERIFY_KIND);
 }
 
 void tools_reconfigure(struct daemon *d)
@@ -175,6 +208,8 @@ int tools_register(struct daemon *d)
 void tools_unregister(struct daemon *d)
 {
 	d->llm = llm_pool_free(d->llm);
+	d->verifier = llm_pool_free(d->verifier);
+	d->model = model_free(d->model);
 	d->search = search_free(d->search);
 	d->fetch = fetch_free(d->fetch);
 	d->http = http_free(d->http);

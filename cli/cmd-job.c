@@ -9,6 +9,7 @@
 
 #include "research.h"
 #include "str.h"
+#include "verify.h"
 #include "xmalloc.h"
 
 /* The limits researchd puts on a job's options (agent/job.c jobs_options,
@@ -71,7 +72,7 @@ static int cli_parse_submit(struct cli *cli, int argc, char **argv, bool *ret_wa
 {
 	enum { OPT_KIND = 256, OPT_MAX_TIME, OPT_MAX_TOKENS, OPT_MAX_FETCHES, OPT_DEPTH,
 		OPT_BREADTH, OPT_OPTIONS, OPT_CONTEXT, OPT_LANGUAGE, OPT_BACKENDS, OPT_WAIT,
-		OPT_INTERACTIVE, OPT_REVIEW_PLAN, OPT_ANSWER_TIMEOUT };
+		OPT_INTERACTIVE, OPT_REVIEW_PLAN, OPT_ANSWER_TIMEOUT, OPT_NO_VERIFIER };
 	static const struct option longopts[] = {
 		{ "kind", required_argument, NULL, OPT_KIND },
 		{ "max-time", required_argument, NULL, OPT_MAX_TIME },
@@ -87,6 +88,7 @@ static int cli_parse_submit(struct cli *cli, int argc, char **argv, bool *ret_wa
 		{ "interactive", no_argument, NULL, OPT_INTERACTIVE },
 		{ "review-plan", no_argument, NULL, OPT_REVIEW_PLAN },
 		{ "answer-timeout", required_argument, NULL, OPT_ANSWER_TIMEOUT },
+		{ "no-verifier", no_argument, NULL, OPT_NO_VERIFIER },
 		{ 0 },
 	};
 	/* Each integer option: its key in the job's options and its range. */
@@ -129,6 +131,9 @@ static int cli_parse_submit(struct cli *cli, int argc, char **argv, bool *ret_wa
 				goto done;
 			}
 			json_object_set_new(flags, "answer_timeout", json_integer(v));
+			continue;
+		case OPT_NO_VERIFIER:
+			json_object_set_new(flags, "verifier", json_false());
 			continue;
 		case OPT_OPTIONS:
 			raw = json_loads(optarg, 0, &jerr);
@@ -498,7 +503,7 @@ int cli_cmd_watch(struct cli *cli, int argc, char **argv)
 
 /* Write data to path through a temporary file in the same directory and a
  * rename, so a reader never sees half a report. */
-static int cli_write_atomic(const char *path, const char *data, size_t len)
+int cli_write_atomic(const char *path, const char *data, size_t len)
 {
 	_cleanup_free_ char *dir = NULL, *tmp = NULL;
 	const char *slash = strrchr(path, '/'), *base;
@@ -548,8 +553,11 @@ int cli_cmd_report(struct cli *cli, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "with-sources", no_argument, NULL, 'W' },
 		{ 0 },
 	};
+	struct stat st;
+	bool with_sources = false;
 	_cleanup_json_ json_t *req = NULL, *reply = NULL;
 	_cleanup_free_ char *dumped = NULL;
 	const char *out = NULL, *format = NULL, *body;
@@ -568,6 +576,9 @@ int cli_cmd_report(struct cli *cli, int argc, char **argv)
 				return cli_usage_error(cli, "--format: '%s' is not markdown or json", cli_arg(cli, optarg));
 			format = optarg;
 			break;
+		case 'W':
+			with_sources = true;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
@@ -575,6 +586,15 @@ int cli_cmd_report(struct cli *cli, int argc, char **argv)
 	r = cli_want_id(cli, &id);
 	if (r != EXIT_OK)
 		return r;
+	/* A directory gets the report with what proves it (cli/export.c). */
+	if (out != NULL && stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (format != NULL)
+			return cli_usage_error(cli, "--format does not apply to a directory: it gets "
+			    "both formats");
+		return cli_report_export(cli, id, out, with_sources);
+	}
+	if (with_sources)
+		return cli_usage_error(cli, "--with-sources needs -o DIR, an existing directory");
 	req = cli_job_request("report", id);
 	if (format != NULL)
 		json_object_set_new(req, "format", json_string(format));

@@ -19,8 +19,8 @@ int cli_cmd_llm(struct cli *cli, int argc, char **argv)
 		{ 0 },
 	};
 	_cleanup_json_ json_t *req = json_pack("{s:s}", "op", "llm"), *reply = NULL;
-	bool show_reasoning = false, prompted = false;
-	json_t *eps, *v;
+	bool show_reasoning = false, prompted = false, probing;
+	json_t *eps, *v, *src, *serve, *p;
 	const char *s;
 	int64_t n;
 	size_t i;
@@ -82,8 +82,41 @@ int cli_cmd_llm(struct cli *cli, int argc, char **argv)
 		putchar('\n');
 		return EXIT_OK;
 	}
+	src = json_object_get(reply, "source");
+	probing = json_is_string(json_object_get(src, "mode")) &&
+	    !strcmp(json_string_value(json_object_get(src, "mode")), "probe");
+	if (probing) {
+		size_t k;
+
+		printf("[llm] url is not set: looking for a model server on");
+		json_array_foreach(json_object_get(src, "probe"), k, p)
+			printf(" %s", cli_esc(cli, json_string_value(p) ?: "?"));
+		putchar('\n');
+		/* One cli_esc per printf: it reuses one buffer. */
+		json_array_foreach(json_object_get(src, "found"), k, p) {
+			printf("found %s", cli_esc(cli, json_string_value(json_object_get(p, "url")) ?: "?"));
+			printf(" (%s)\n", cli_esc(cli, json_string_value(json_object_get(p, "kind")) ?: "?"));
+		}
+	}
+	serve = json_object_get(src, "serve");
+	if (json_is_object(serve)) {
+		if (json_is_string(json_object_get(serve, "file")))
+			printf("[llm] serve: %s", cli_esc(cli, json_string_value(json_object_get(serve, "file"))));
+		else
+			printf("[llm] serve: %s", cli_esc(cli, json_string_value(json_object_get(serve, "name")) ?: "?"));
+		if (json_is_integer(json_object_get(serve, "slots")))
+			printf(" with %s: %lld threads, %lld slots, context %lld",
+			    cli_esc(cli, json_string_value(json_object_get(serve, "engine")) ?: "?"),
+			    (long long)json_integer_value(json_object_get(serve, "threads")),
+			    (long long)json_integer_value(json_object_get(serve, "slots")),
+			    (long long)json_integer_value(json_object_get(serve, "context")));
+		putchar('\n');
+	}
 	eps = json_object_get(reply, "endpoints");
 	json_array_foreach(eps, i, v) {
+		/* Places probed where nothing answers are summed up by the hint. */
+		if (probing && !json_is_true(json_object_get(v, "reachable")))
+			continue;
 		printf("%s\n", cli_esc(cli, json_string_value(json_object_get(v, "url"))));
 		printf("  reachable: %s\n", json_is_true(json_object_get(v, "reachable")) ? "yes" : "no");
 		printf("  kind: %s\n", cli_esc(cli, json_string_value(json_object_get(v, "kind"))));
@@ -99,6 +132,8 @@ int cli_cmd_llm(struct cli *cli, int argc, char **argv)
 		printf("  requests: %lld (%lld failed)\n", (long long)json_integer_value(json_object_get(v, "requests")),
 		    (long long)json_integer_value(json_object_get(v, "failures")));
 	}
+	if (json_is_string(json_object_get(src, "hint")))
+		printf("%s\n", cli_esc(cli, json_string_value(json_object_get(src, "hint"))));
 	return EXIT_OK;
 }
 

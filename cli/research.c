@@ -13,6 +13,7 @@
 #include "paths.h"
 #include "research.h"
 #include "str.h"
+#include "verify.h"
 #include "xmalloc.h"
 
 static const struct cli_cmd *cli_cmd_find(const char *name);
@@ -46,7 +47,7 @@ static int cli_cmd_help(struct cli *cli, int argc, char **argv)
 static const struct cli_cmd cli_cmds[] = {
 	{ "submit", "[--kind K] [--max-time DURATION] [--max-tokens N] [--max-fetches N] "
 	    "[--depth N] [--breadth N] [--context N] [--language CODE] [--backends A,B] "
-	    "[--interactive] [--review-plan] [--answer-timeout DURATION] "
+	    "[--interactive] [--review-plan] [--answer-timeout DURATION] [--no-verifier] "
 	    "[--options JSON] [--wait] QUESTION...",
 	    "queue a question and print its job id; --wait: then wait for its end, "
 	    "exit 0 if it is done", cli_cmd_submit },
@@ -55,8 +56,12 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "status", "ID", "show a job, and why it waits if it does", cli_cmd_status },
 	{ "watch", "ID [--since N]",
 	    "show a job's events and progress until it ends; exit 0 if it ended done", cli_cmd_watch },
-	{ "report", "ID [-o FILE] [--format markdown|json]",
-	    "print a job's report, or write it to FILE", cli_cmd_report },
+	{ "report", "ID [-o FILE|DIR [--with-sources]] [--format markdown|json]",
+	    "print a job's report, or write it to FILE, or with its sidecar and signed manifest "
+	    "into DIR", cli_cmd_report },
+	{ "verify", "[--pubkey KEY] [--offline] PATH | --events ID",
+	    "check a report directory's signature, hashes and quotes, or a job's event log",
+	    cli_cmd_verify },
 	{ "cancel", "ID", "cancel a job", cli_cmd_job_op },
 	{ "finish", "ID", "stop researching now and write the report from what the job has",
 	    cli_cmd_finish },
@@ -83,7 +88,12 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "index", "DIR", "add your .html, .md and .txt files under DIR to the local index", cli_cmd_index },
 	{ "sources", "[JOB] [--all] [--limit N]",
 	    "list the pages your jobs (or one job) fetched", cli_cmd_sources },
+	{ "model", "pull NAME [--sha256 HEX] [--timeout SECONDS] | list [--recommended] | rm NAME "
+	    "[--dir DIR]", "fetch, list or remove GGUF models in your models directory (no daemon)",
+	    cli_cmd_model },
 	{ "ping", "", "check that researchd answers, and its version", cli_cmd_ping },
+	{ "doctor", "", "check what a research job needs: daemon, model, search, sandbox, disk",
+	    cli_cmd_doctor },
 	{ "stats", "", "show researchd's figures", cli_cmd_stats },
 	{ "help", "[COMMAND]", "show this help, or a command's usage", cli_cmd_help },
 };

@@ -142,7 +142,9 @@ int cli_cmd_search(struct cli *cli, int argc, char **argv);
 int cli_cmd_llm(struct cli *cli, int argc, char **argv);
 int cli_cmd_trace(struct cli *cli, int argc, char **argv);
 int cli_cmd_sandbox(struct cli *cli, int argc, char **argv);
+int cli_cmd_model(struct cli *cli, int argc, char **argv);
 int cli_cmd_ping(struct cli *cli, int argc, char **argv);
+int cli_cmd_doctor(struct cli *cli, int argc, char **argv);
 int cli_cmd_stats(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -99,6 +99,13 @@ static const struct protocol_op protocol_ops[_OP_MAX] = {
 		JOB_ARG,
 		{ "plan", ARG_OBJECT, 0, 0, 0 },
 	} },
+	[OP_PUBKEY] = { OP_PUBKEY, "pubkey", { { 0 } } },
+	[OP_SOURCE_TEXT] = { OP_SOURCE_TEXT, "source_text", {
+		JOB_ARG,
+		{ "text_hash", ARG_STRING, 1, 64, 64 },
+	} },
+	[OP_VERIFY_EVENTS] = { OP_VERIFY_EVENTS, "verify_events", { JOB_ARG } },
+	[OP_DOCTOR] = { OP_DOCTOR, "doctor", { { 0 } } },
 };
 
 const struct protocol_op *protocol_op_find(const char *name)

@@ -72,6 +72,10 @@ enum protocol_op_id {
 	OP_ANSWER,
 	OP_PLAN,
 	OP_APPROVE,
+	OP_PUBKEY,
+	OP_SOURCE_TEXT,
+	OP_VERIFY_EVENTS,
+	OP_DOCTOR,
 	_OP_MAX,
 };
 

@@ -213,6 +213,24 @@ int64_t time_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int time_parse(const char *s, int64_t *ret)
+{
+	struct tm tm = { 0 };
+	const char *end;
+	time_t t;
+
+	if (s == NULL)
+		return -EINVAL;
+	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (end == NULL || *end != '\0')
+		return -EINVAL;
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -ERANGE;
+	*ret = (int64_t)t * 1000;
+	return 0;
+}
+
 void time_format(int64_t epoch_ms, char out[static 32])
 {
 	time_t t = (time_t)(epoch_ms / 1000);

@@ -33,5 +33,8 @@ int64_t time_now_ms(void);
 int64_t time_mono_ms(void);
 /* RFC 3339 UTC with seconds: "2026-11-22T09:40:00Z" (out >= 21 bytes). */
 void time_format(int64_t epoch_ms, char out[static 32]);
+/* The inverse of time_format ("2026-12-03T14:05:26Z" to ms since the
+ * epoch); -EINVAL for anything else. */
+int time_parse(const char *s, int64_t *ret);
 
 #endif

@@ -145,7 +145,19 @@ static void call_free(struct effect_call *c)
 
 static void effects_idle_closed(uv_handle_t *h)
 {
+	struct effects *e = h->data;
+
+	if (e)
+		e->idle = NULL;
 	free(h);
+}
+
+void effects_close_handles(struct effects *e)
+{
+	/* The handle's memory goes in its close callback, so the loop must
+	 * run once more after this. */
+	if (e->idle && !uv_is_closing((uv_handle_t *)e->idle))
+		uv_close((uv_handle_t *)e->idle, effects_idle_closed);
 }
 
 struct effects *effects_free(struct effects *e)
@@ -154,14 +166,15 @@ struct effects *effects_free(struct effects *e)
 		return NULL;
 	while (e->pending)
 		effect_call_cancel(e->pending);
-	if (e->idle)
-		uv_close((uv_handle_t *)e->idle, effects_idle_closed);
+	effects_close_handles(e);
 	while (e->inflight) {
 		struct effect_exec *x = e->inflight;
 
 		/* Waiters get -ECANCELED; the last one cancels and frees x. */
 		effect_call_cancel(x->waiters);
 	}
+	if (e->idle)
+		e->idle->data = NULL;	/* closing: its callback must not touch e */
 	free(e);
 	return NULL;
 }

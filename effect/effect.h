@@ -74,6 +74,10 @@ struct effects_stats {
 
 int effects_new(struct uv_loop_s *loop, struct store *store, struct effects **ret);
 struct effects *effects_free(struct effects *e);
+/* Close the layer's own loop handles (the deferred-replay idle handle); the
+ * loop must run once more afterwards for their memory to go. The daemon
+ * calls it before it closes every other handle; effects_free does it too. */
+void effects_close_handles(struct effects *e);
 int effects_register(struct effects *e, const struct effect_kind *kind);
 /* Called after results (and their events) for job_id were committed. */
 typedef void (*effects_stored_fn)(int64_t job_id, void *userdata);

@@ -305,7 +305,7 @@ static int call_attempt(struct llm_call *k)
 	r = messages_to_chat(k->messages, &msgs, &n);
 	if (r < 0)
 		return r;
-	rq.model = k->c->model;
+	rq.model = k->o.model ? k->o.model : k->c->model;
 	rq.messages = msgs;
 	rq.n_messages = n;
 	rq.stream = !k->o.no_stream;

@@ -53,6 +53,7 @@ struct llm_call_options {
 	int id_slot;			/* >= 0: llama-server slot; < 0: any */
 	bool ollama;			/* POST {base without /v1}/api/chat (needs a model) */
 	int64_t num_ctx;		/* Ollama: options.num_ctx; <= 0: omitted */
+	const char *model;		/* NULL: the client's */
 };
 
 /* The outcome of a call. error is 0 or a negative errno:

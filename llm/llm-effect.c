@@ -228,8 +228,13 @@ static void exec_cancel(struct effect_exec *x, void *userdata)
 
 int llm_register(struct effects *e, struct llm_pool *pool)
 {
+	return llm_register_kind(e, pool, LLM_EFFECT_KIND);
+}
+
+int llm_register_kind(struct effects *e, struct llm_pool *pool, const char *name)
+{
 	struct effect_kind k = {
-		.name = LLM_EFFECT_KIND,
+		.name = name,
 		.start = exec_start,
 		.cancel = exec_cancel,
 		.userdata = pool,

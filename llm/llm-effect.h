@@ -26,6 +26,10 @@ struct llm_result;
 
 /* Register the "llm.chat" executor; the pool must outlive the effects. */
 int llm_register(struct effects *e, struct llm_pool *pool);
+/* The same executor under another kind, for a second pool: "llm.verify",
+ * the verifier pass's calls, on [llm] verifier_url or the main pool. */
+#define LLM_VERIFY_KIND "llm.verify"
+int llm_register_kind(struct effects *e, struct llm_pool *pool, const char *name);
 
 /* The stored result for an outcome: NULL for a transient failure (the
  * caller reports res->error); endpoint may be NULL. */

@@ -37,6 +37,7 @@ struct llm_endpoint {
 	bool disc_running;
 	bool disc_unreachable;	/* the last discovery could not connect */
 	bool disc_answered;	/* some discovery connected, once */
+	bool name_model;	/* found by /v1/models: requests name its model */
 	int disc_stage;
 	struct http_request *disc_req;
 	/* breaker */
@@ -253,6 +254,16 @@ static bool disc_parse(struct llm_endpoint *ep, int stage, const char *body, siz
 		ep->kind = EP_LLAMA;
 		ep->has_tokenize = true;
 		ok = true;
+	} else if (stage == 3 && json_is_object(root) && json_is_array(json_object_get(root, "data"))) {
+		/* OpenAI /v1/models (vLLM, LM Studio, Ollama without a model
+		 * named): the first model is the one asked for by name, since
+		 * these servers want one in every request. */
+		v = json_object_get(json_array_get(json_object_get(root, "data"), 0), "id");
+		if (json_is_string(v) && ep->model == NULL && json_string_length(v) <= 1024) {
+			ep->model = xstrdup(json_string_value(v));
+			ep->name_model = true;
+		}
+		ok = true;
 	} else if (stage == 2 && json_is_object(root)) {
 		/* Ollama /api/show: model_info["<arch>.context_length"] */
 		json_t *mi = json_object_get(root, "model_info");
@@ -293,8 +304,15 @@ static void disc_done(struct http_request *req, struct http_response *resp, void
 	}
 	/* Nobody there: do not try the other URLs, the breaker sorts it out
 	 * and discovery runs again after a success. */
-	if (resp->error < 0 || ep->disc_stage >= 2) {
+	if (resp->error < 0 || ep->disc_stage >= (ep->p->o.probe ? 3 : 2)) {
 		ep->disc_running = false;
+		/* Probing: what does not answer as a model server is not one
+		 * (any more). */
+		if (ep->p->o.probe && ep->discovered) {
+			ep->discovered = false;
+			ep->model = mfree(ep->model);
+			ep->name_model = false;
+		}
 		pool_schedule(ep->p);
 		return;
 	}
@@ -310,13 +328,18 @@ static void disc_next(struct llm_endpoint *ep)
 	char *url, *body = NULL;
 	int r;
 
-	if (ep->disc_stage == 2 && p->o.model == NULL)
-		goto give_up;	/* /api/show needs a model name */
+	if (ep->disc_stage == 2 && p->o.model == NULL) {
+		if (!p->o.probe)
+			goto give_up;	/* /api/show needs a model name */
+		ep->disc_stage = 3;
+	}
 	headers[1] = llm_client_auth_header(p->client);
 	if (ep->disc_stage == 0)
 		url = xasprintf("%s/props", ep->root);
 	else if (ep->disc_stage == 1)
 		url = xasprintf("%s/slots", ep->root);
+	else if (ep->disc_stage == 3)
+		url = xasprintf("%s/models", ep->base);
 	else {
 		json_t *o = json_pack("{s:s}", "model", p->o.model);
 
@@ -357,6 +380,9 @@ static void disc_start(struct llm_endpoint *ep)
 static bool ep_available(struct llm_endpoint *ep, int64_t now, int64_t *wake)
 {
 	if (ep->disc_running || ep->busy >= ep->slots)
+		return false;
+	/* A place probed where nothing was found is not a server. */
+	if (ep->p->o.probe && !ep->discovered)
 		return false;
 	if (ep->paused_until > now) {
 		if (*wake < 0 || ep->paused_until < *wake)
@@ -403,6 +429,15 @@ static void ep_outcome(struct llm_endpoint *ep, const struct llm_result *res)
 			ep->open_until = now + ep->cooldown_ms;
 		}
 		ep->probing = false;
+		/* A probed server that went away is looked for again, and
+		 * the next one found takes the requests meanwhile. */
+		if (p->o.probe && res->error == -ECONNREFUSED) {
+			ep->discovered = false;
+			ep->breaker = LLM_BREAKER_CLOSED;
+			ep->fails = 0;
+			ep->model = mfree(ep->model);
+			ep->name_model = false;
+		}
 		return;
 	}
 	if (res->error == -EBUSY) {
@@ -558,6 +593,8 @@ static void req_run(struct llm_req *r)
 	co.ollama = ep->kind == EP_OLLAMA;
 	co.num_ctx = ep->n_ctx;
 	co.id_slot = -1;
+	if (p->o.model == NULL && ep->name_model)
+		co.model = ep->model;
 	if (ep->kind == EP_LLAMA && (p->o.slot_affinity || r->slot_hint >= 0))
 		co.id_slot = r->slot;
 	r->state = REQ_RUNNING;
@@ -773,6 +810,8 @@ static bool any_endpoint_up(struct llm_pool *p, int64_t now)
 	for (unsigned i = 0; i < p->neps; i++) {
 		struct llm_endpoint *ep = &p->eps[i];
 
+		if (p->o.probe && !ep->discovered && !ep->disc_running)
+			continue;
 		if (ep->disc_running || ep->breaker != LLM_BREAKER_OPEN || ep->open_until <= now)
 			return true;
 	}
@@ -805,8 +844,10 @@ static void pool_schedule(struct llm_pool *p)
 					break;
 				list_unlink(&p->queue, r);
 				p->nqueued--;
-				req_fail(r, -EHOSTDOWN, true, "no model endpoint available for %lld ms "
-				    "(every breaker open)", (long long)(now - r->queued_at));
+				req_fail(r, -EHOSTDOWN, true, p->o.probe ?
+				    "no model server found on loopback for %lld ms" :
+				    "no model endpoint available for %lld ms (every breaker open)",
+				    (long long)(now - r->queued_at));
 			}
 			for (r = p->queue; r; r = r->next) {
 				int64_t t = r->queued_at + p->o.max_wait_ms;
@@ -1038,6 +1079,11 @@ bool llm_pool_reachable(const struct llm_pool *p)
 
 		if (ep->breaker == LLM_BREAKER_OPEN)
 			continue;
+		if (p->o.probe) {
+			if (ep->discovered)
+				return true;
+			continue;
+		}
 		if (p->o.no_discovery || ep->discovered ||
 		    (ep->disc_answered && !ep->disc_unreachable))
 			return true;
@@ -1048,7 +1094,7 @@ bool llm_pool_reachable(const struct llm_pool *p)
 void llm_pool_probe(struct llm_pool *p)
 {
 	for (unsigned i = 0; i < p->neps; i++)
-		if (!p->eps[i].discovered)
+		if (!p->eps[i].discovered || (p->o.probe && p->eps[i].busy == 0))
 			disc_start(&p->eps[i]);
 }
 

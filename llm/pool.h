@@ -44,6 +44,10 @@ struct llm_pool_options {
 	bool slot_affinity;		/* llama-server: keep a job on its slot (id_slot) */
 	bool no_discovery;		/* do not ask the servers (tests, config only) */
 	bool no_stream;			/* plain JSON replies */
+	bool probe;			/* the urls are places to look: only an endpoint
+					 * whose discovery answered (/props, /slots,
+					 * /api/show or /v1/models) gets requests, and one
+					 * that stops answering is looked for again */
 };
 
 int llm_pool_new(struct uv_loop_s *loop, struct http *http, const struct llm_pool_options *o,
@@ -54,7 +58,8 @@ struct llm_pool *llm_pool_free(struct llm_pool *p);	/* not from a done callback 
 bool llm_pool_ready(const struct llm_pool *p);
 /* Has some endpoint answered (discovery connected, breaker not open)? */
 bool llm_pool_reachable(const struct llm_pool *p);
-/* Run discovery again on the endpoints that never told us what they are. */
+/* Run discovery again on the endpoints that never told us what they are
+ * (with probe: also on the idle ones found, to notice one that went away). */
 void llm_pool_probe(struct llm_pool *p);
 
 struct llm_request {

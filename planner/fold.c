@@ -183,7 +183,12 @@ static void apply_fetch(struct planner *p, int si, int r, const json_t *res)
 		s->final_url = pl_strdup_capped(str, 2000);
 	if (json_get_string(res, "content_type", &str) == 0)
 		s->content_type = pl_strdup_capped(str, 200);
-	json_get_int(res, "fetched", &s->fetched);
+	/* web.fetch says when as "YYYY-MM-DDTHH:MM:SSZ"; a number is taken
+	 * as ms too. */
+	if (json_get_string(res, "fetched", &str) == 0)
+		time_parse(str, &s->fetched);
+	else
+		json_get_int(res, "fetched", &s->fetched);
 	s->state = PLS_FETCHED;
 }
 
@@ -507,6 +512,16 @@ int planner_apply(struct planner *p, size_t i, int r, const json_t *res)
 	if (i >= p->nreq)
 		return -EINVAL;
 	sl = &p->slot[i];
+	if (strcmp(p->req[i].kind, "llm.verify") == 0) {
+		/* The verifier's calls: a failure leaves the sentences unjudged
+		 * (the deterministic check still applies); no retry. */
+		v = llm_answer(p, r, res, &retry);
+		if (sl->what == PL_REWRITE)
+			pl_apply_rewrite(p, sl->a, v);
+		else
+			pl_apply_judge(p, sl->a, r, v);
+		return 0;
+	}
 	if (strcmp(p->req[i].kind, "llm.chat") == 0) {
 		v = llm_answer(p, r, res, &retry);
 		if (retry && sl->shrink < PL_MAX_SHRINKS) {

@@ -31,7 +31,7 @@
 
 enum pl_phase {
 	PL_START, PL_BRIEF, PL_PLAN, PL_SEARCH, PL_FETCH, PL_TEXT, PL_READ, PL_CLOCK,
-	PL_REFLECT, PL_OUTLINE, PL_WRITE, PL_END, PL_DONE,
+	PL_REFLECT, PL_OUTLINE, PL_WRITE, PL_JUDGE, PL_REWRITE, PL_REJUDGE, PL_END, PL_DONE,
 	/* a person in the loop (hitl.c): questions, the wait for their
 	 * answers, the wait for the plan's approval */
 	PL_CLARIFY, PL_ASK, PL_REVIEW,
@@ -97,10 +97,14 @@ struct pl_slot {
 	int shrink;		/* evidence halvings so far */
 };
 
+enum pl_verdict { PLV_NONE, PLV_SUPPORTED, PLV_PARTLY, PLV_UNSUPPORTED };
+
 struct pl_sentence {
 	char *text;
 	int cites[8];
 	size_t ncites;
+	enum pl_verdict verdict;	/* the verifier's, last judged */
+	bool judged, rewritten;
 };
 
 struct pl_section {
@@ -152,6 +156,7 @@ struct planner {
 	int64_t fetches, model_calls, model_errors, searches;
 	size_t rejected_not_found, rejected_short, rejected_other;
 	size_t dropped_queries, dropped_urls, duplicates;
+	bool fetch_spent;	/* a source went unfetched for max_fetches */
 	char *model, *endpoint;
 
 	/* writing */
@@ -175,12 +180,22 @@ struct planner {
 	bool plan_edited;
 	json_t *plan_removed;	/* sub-questions the reviewer removed */
 	char *approval_skipped;
+	/* the verifier pass */
+	bool verifier;		/* enabled (the job's "verifier" option) */
+	size_t judged, supported, partly, rewritten, removed_unsupported;
+	size_t judge_failed;	/* judge calls that got no answer */
+	size_t judge_calls;
 
 	char *report;
 	json_t *report_data;
 };
 
 /* prompt.c: the model calls, one schema each. */
+void pl_put_flat(struct buf *b, const char *s, size_t n);	/* one line */
+void pl_put_question(struct planner *p, struct buf *b);		/* "QUESTION: ..." */
+/* A model call's request: the job's system text, user (freed), the schema
+ * (stolen) under name, the output budget. */
+json_t *pl_request(struct planner *p, const char *name, json_t *schema, struct buf *user);
 json_t *pl_call_brief(struct planner *p);
 json_t *pl_call_plan(struct planner *p);
 json_t *pl_call_read(struct planner *p, int q, int s, int shrink);
@@ -193,6 +208,17 @@ int64_t pl_output_budget(const struct planner *p);
 
 /* Find a quote in source s's text (normalised once, on first use). */
 int pl_quote_find(struct pl_source *s, const char *quote, size_t *ret_start, size_t *ret_end);
+
+/* judge.c: the verifier pass over the written sentences */
+void pl_build_judge(struct planner *p, bool again);
+void pl_build_rewrite(struct planner *p);
+void pl_apply_judge(struct planner *p, int sec, int r, const json_t *v);
+void pl_apply_rewrite(struct planner *p, int sec, const json_t *v);
+/* The sentences of section sec (-1: the short answer). */
+struct pl_sentence *pl_sentences(struct planner *p, int sec, size_t *ret_n);
+/* Does sentence s pass the deterministic checks (cites only verified
+ * findings of its section, no URL)? */
+bool pl_sentence_ok(const struct planner *p, const struct pl_sentence *s, int sec);
 
 /* report.c */
 int pl_report_build(struct planner *p);
@@ -212,6 +238,8 @@ char *pl_strdup_capped(const char *s, size_t max);
 void pl_sentence_drop(struct pl_sentence *s);
 int pl_language_ok(const char *s);
 
+/* planner.c: a request in the current batch (request stolen) */
+void pl_add_request(struct planner *p, const char *kind, json_t *request, int what, int a);
 /* planner.c: questions and queries, deduplicated in code */
 int pl_add_question(struct planner *p, const char *text, int parent, bool gap);
 bool pl_add_query(struct planner *p, const char *text, int question);

@@ -45,6 +45,7 @@ int planner_new(int64_t job_id, const char *question, const json_t *options,
 	p->breadth = (int)opt_int(options, "max_breadth", 5, 1, 8);
 	p->context = (int)opt_int(options, "context", 8192, PL_MIN_CONTEXT, PL_MAX_CONTEXT);
 	p->owner = opt_int(options, "owner", 0, 0, INT32_MAX);
+	p->verifier = !json_is_false(json_object_get(options, "verifier"));
 	if (json_get_string(options, "language", &s) == 0 && pl_language_ok(s))
 		p->language = xstrdup(s);
 	if (json_is_array(json_object_get(options, "backends")))
@@ -162,6 +163,11 @@ static void add_req(struct planner *p, const char *kind, json_t *request, int wh
 	    .priority = what == PL_WRITE || what == PL_OUTLINE ? 1 : 0 };
 	p->slot[p->nreq] = (struct pl_slot){ .what = what, .a = a, .b = b, .shrink = shrink };
 	p->nreq++;
+}
+
+void pl_add_request(struct planner *p, const char *kind, json_t *request, int what, int a)
+{
+	add_req(p, kind, request, what, a, 0, 0);
 }
 
 int pl_add_question(struct planner *p, const char *text, int parent, bool gap)
@@ -289,8 +295,7 @@ static void build_fetch(struct planner *p)
 			s->state = PLS_FAILED;
 			s->error = xstrdup("not fetched: the fetch budget (max_fetches) was spent");
 			p->dropped_urls++;
-			if (p->ended_by == NULL)
-				p->ended_by = "the fetch budget (max_fetches) ran out";
+			p->fetch_spent = true;
 			continue;
 		}
 		p->fetches++;
@@ -391,6 +396,15 @@ static void build(struct planner *p)
 	case PL_WRITE:
 		build_write(p);
 		break;
+	case PL_JUDGE:
+		pl_build_judge(p, false);
+		break;
+	case PL_REWRITE:
+		pl_build_rewrite(p);
+		break;
+	case PL_REJUDGE:
+		pl_build_judge(p, true);
+		break;
 	case PL_CLARIFY:
 		add_req(p, "llm.chat", pl_call_clarify(p), PL_CLARIFY, 0, 0, 0);
 		break;
@@ -467,25 +481,15 @@ static bool rerun_shrunk(struct planner *p)
 	return p->nreq > 0;
 }
 
-/* Sources that need fetching (local documents never do). */
-static size_t web_sources(const struct planner *p)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < p->ns; i++)
-		n += !p->s[i].local;
-	return n;
-}
-
 static bool should_stop(struct planner *p)
 {
 	bool all_tried = true, any_gap = false, new_queries = false;
 
 	if (budget_low(p))
 		return true;
-	/* Not in budget_low: the round that spent the last fetch still reads
-	 * what it fetched. A next round could fetch nothing new. */
-	if (p->fetches >= p->max_fetches && web_sources(p) > 0) {
+	/* Another round could search but not read what it finds: write with
+	 * what this one read, and say which budget ended it. */
+	if (p->fetch_spent) {
 		p->ended_by = "the fetch budget (max_fetches) ran out";
 		return true;
 	}
@@ -565,7 +569,10 @@ static void advance(struct planner *p)
 			pl_outline_fallback(p);
 		p->phase = PL_WRITE;
 		break;
-	case PL_WRITE: p->phase = PL_END; break;
+	case PL_WRITE: p->phase = p->verifier ? PL_JUDGE : PL_END; break;
+	case PL_JUDGE: p->phase = PL_REWRITE; break;
+	case PL_REWRITE: p->phase = PL_REJUDGE; break;
+	case PL_REJUDGE: p->phase = PL_END; break;
 	case PL_END: p->phase = PL_DONE; break;
 	case PL_DONE: break;
 	}
@@ -583,7 +590,7 @@ static const char *phase_name(enum pl_phase ph)
 {
 	static const char *const names[] = {
 		"starting", "brief", "plan", "search", "fetch", "extract", "read", "clock",
-		"reflect", "outline", "write", "publish", "done",
+		"reflect", "outline", "write", "verify", "rewrite", "verify", "publish", "done",
 		"clarify", "waiting for answers", "waiting for plan approval",
 	};
 

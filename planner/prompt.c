@@ -37,7 +37,7 @@ int64_t pl_evidence_budget(const struct planner *p, int shrink)
 }
 
 /* One line of text: every whitespace run becomes one space. */
-static void put_flat(struct buf *b, const char *s, size_t n)
+void pl_put_flat(struct buf *b, const char *s, size_t n)
 {
 	bool space = false;
 
@@ -60,7 +60,7 @@ static char *flat(const char *s, size_t n)
 	struct buf b;
 
 	buf_init(&b, n + 1);
-	put_flat(&b, s, n);
+	pl_put_flat(&b, s, n);
 	return b.data ? buf_steal(&b) : xstrdup("");
 }
 
@@ -90,7 +90,7 @@ static json_t *queries_schema(void)
 	return array_schema(str_schema(120), 1, 3);
 }
 
-static json_t *call(struct planner *p, const char *name, json_t *schema, struct buf *user)
+json_t *pl_request(struct planner *p, const char *name, json_t *schema, struct buf *user)
 {
 	json_t *msgs = json_pack("[{s:s, s:s}, {s:s, s:s%}]",
 	    "role", "system", "content", system_text,
@@ -101,10 +101,10 @@ static json_t *call(struct planner *p, const char *name, json_t *schema, struct 
 	    "schema_name", name, "max_tokens", (json_int_t)pl_output_budget(p), "temperature", 0.0);
 }
 
-static void put_question(struct planner *p, struct buf *b)
+void pl_put_question(struct planner *p, struct buf *b)
 {
 	buf_puts(b, "QUESTION: ");
-	put_flat(b, p->question, strlen(p->question));
+	pl_put_flat(b, p->question, strlen(p->question));
 	buf_putc(b, '\n');
 }
 
@@ -131,8 +131,8 @@ json_t *pl_call_brief(struct planner *p)
 	buf_puts(&b, "Task: write a research brief for the question below: its scope, the key terms "
 	    "to search for, what a complete answer must contain, and the language code of the "
 	    "question (for example en, de, fr).\n");
-	put_question(p, &b);
-	return call(p, "brief", obj_schema(props, req), &b);
+	pl_put_question(p, &b);
+	return pl_request(p, "brief", obj_schema(props, req), &b);
 }
 
 /* Before the brief of an interactive job: what to ask the user, if
@@ -147,8 +147,8 @@ json_t *pl_call_clarify(struct planner *p)
 	    "questions whose answers would change what to research (an ambiguous term, the scope, "
 	    "a time frame or a place). Ask none when the question is clear.\n", PL_MAX_CLARIFY);
 	put_language(p, &b);
-	put_question(p, &b);
-	return call(p, "clarify", obj_schema(props, (const char *const[]){ "questions", NULL }), &b);
+	pl_put_question(p, &b);
+	return pl_request(p, "clarify", obj_schema(props, (const char *const[]){ "questions", NULL }), &b);
 }
 
 json_t *pl_call_plan(struct planner *p)
@@ -161,19 +161,19 @@ json_t *pl_call_plan(struct planner *p)
 	buf_init(&b, PROMPT_MAX);
 	if (p->scope) {
 		buf_puts(&b, "Scope: ");
-		put_flat(&b, p->scope, strlen(p->scope));
+		pl_put_flat(&b, p->scope, strlen(p->scope));
 		buf_putc(&b, '\n');
 	}
 	if (p->complete) {
 		buf_puts(&b, "A complete answer contains: ");
-		put_flat(&b, p->complete, strlen(p->complete));
+		pl_put_flat(&b, p->complete, strlen(p->complete));
 		buf_putc(&b, '\n');
 	}
 	buf_printf(&b, "Task: split the question below into at most %d sub-questions that together "
 	    "answer it; give each one to three short web search queries.\n", p->breadth);
 	put_language(p, &b);
-	put_question(p, &b);
-	return call(p, "plan", obj_schema(props, (const char *const[]){ "subquestions", NULL }), &b);
+	pl_put_question(p, &b);
+	return pl_request(p, "plan", obj_schema(props, (const char *const[]){ "subquestions", NULL }), &b);
 }
 
 struct ranked {
@@ -267,7 +267,7 @@ json_t *pl_call_read(struct planner *p, int qi, int si, int shrink)
 
 	buf_init(&b, PROMPT_MAX);
 	buf_printf(&b, "SOURCE: S%d ", si + 1);
-	put_flat(&b, title, strlen(title));
+	pl_put_flat(&b, title, strlen(title));
 	buf_putc(&b, '\n');
 	for (size_t c = 0; c < ev.pr.n_chosen; c++) {
 		size_t i = ev.chosen[c];
@@ -278,13 +278,13 @@ json_t *pl_call_read(struct planner *p, int qi, int si, int shrink)
 	if (json_array_size(pass_enum) == 0)
 		json_array_append_new(pass_enum, json_integer(1));
 	buf_puts(&b, "\nSUBQUESTION: ");
-	put_flat(&b, p->q[qi].text, strlen(p->q[qi].text));
+	pl_put_flat(&b, p->q[qi].text, strlen(p->q[qi].text));
 	buf_puts(&b, "\nTask: find what the passages above say that answers the sub-question. "
 	    "For each finding give the passage number, the claim in one sentence, and a quote "
 	    "copied exactly from that passage (at least 8 words) that proves it. "
 	    "If the passages do not answer the sub-question, return an empty list.\n");
 	put_language(p, &b);
-	put_question(p, &b);
+	pl_put_question(p, &b);
 
 	item = obj_schema(json_pack("{s:{s:s, s:o}, s:o, s:o}",
 	    "passage", "type", "integer", "enum", pass_enum,
@@ -293,7 +293,7 @@ json_t *pl_call_read(struct planner *p, int qi, int si, int shrink)
 	props = json_pack("{s:o}", "findings", array_schema(item, 0, 4));
 	evidence_free(&ev);
 	free(rk);
-	return call(p, "read", obj_schema(props, (const char *const[]){ "findings", NULL }), &b);
+	return pl_request(p, "read", obj_schema(props, (const char *const[]){ "findings", NULL }), &b);
 }
 
 static const char *qstate_name(enum pl_qstate st)
@@ -321,14 +321,14 @@ json_t *pl_call_reflect(struct planner *p)
 		for (size_t k = 0; k < p->nf; k++)
 			nf += p->f[k].verified && p->f[k].question == (int)i;
 		buf_printf(&b, "Q%zu (%s, findings: %zu): ", i + 1, qstate_name(p->q[i].state), nf);
-		put_flat(&b, p->q[i].text, strlen(p->q[i].text));
+		pl_put_flat(&b, p->q[i].text, strlen(p->q[i].text));
 		buf_putc(&b, '\n');
 		/* Two claims per sub-question at most: the prompt must not grow
 		 * with the job's age. */
 		for (size_t k = 0, shown = 0; k < p->nf && shown < 2; k++)
 			if (p->f[k].verified && p->f[k].question == (int)i) {
 				buf_puts(&b, "  - ");
-				put_flat(&b, p->f[k].claim, strlen(p->f[k].claim));
+				pl_put_flat(&b, p->f[k].claim, strlen(p->f[k].claim));
 				buf_putc(&b, '\n');
 				shown++;
 			}
@@ -338,7 +338,7 @@ json_t *pl_call_reflect(struct planner *p)
 	 * changes angle instead of repeating itself. */
 	for (size_t i = p->nqr > 24 ? p->nqr - 24 : 0; i < p->nqr; i++) {
 		buf_puts(&b, "TRIED: \"");
-		put_flat(&b, p->qr[i].text, strlen(p->qr[i].text));
+		pl_put_flat(&b, p->qr[i].text, strlen(p->qr[i].text));
 		buf_printf(&b, "\" (results: %d)\n", p->qr[i].results);
 	}
 	buf_printf(&b, "Task: for each sub-question say whether the findings answer it (answered), "
@@ -346,7 +346,7 @@ json_t *pl_call_reflect(struct planner *p)
 	    "sub-questions, each with new search queries unlike the ones tried, only for what is "
 	    "still missing; none when nothing is missing.\n", room);
 	put_language(p, &b);
-	put_question(p, &b);
+	pl_put_question(p, &b);
 
 	item = obj_schema(json_pack("{s:{s:s, s:o}, s:{s:s, s:[s,s,s]}}",
 	    "id", "type", "string", "enum", ids,
@@ -356,7 +356,7 @@ json_t *pl_call_reflect(struct planner *p)
 	    "queries", queries_schema()), (const char *const[]){ "question", "queries", NULL });
 	props = json_pack("{s:o, s:o}", "states", array_schema(item, 0, (int)p->nq),
 	    "new", array_schema(newitem, 0, room));
-	return call(p, "reflect", obj_schema(props, (const char *const[]){ "states", "new", NULL }), &b);
+	return pl_request(p, "reflect", obj_schema(props, (const char *const[]){ "states", "new", NULL }), &b);
 }
 
 /* The verified findings, best first for text, packed into the evidence
@@ -386,9 +386,9 @@ static void put_findings(struct planner *p, struct buf *b, const char *text, con
 		struct buf l;
 
 		buf_init(&l, 4096);
-		put_flat(&l, f->claim, strlen(f->claim));
+		pl_put_flat(&l, f->claim, strlen(f->claim));
 		buf_puts(&l, " | \"");
-		put_flat(&l, f->quote, strlen(f->quote));
+		pl_put_flat(&l, f->quote, strlen(f->quote));
 		buf_putc(&l, '"');
 		evidence_set(&ev, i, 'F', f->id, l.data ? buf_steal(&l) : xstrdup(""));
 	}
@@ -425,7 +425,7 @@ json_t *pl_call_outline(struct planner *p, int shrink)
 	    "it rests on), and one to %d sections, each with a heading and the ids of the findings "
 	    "it will present.\n", PL_MAX_SECTIONS);
 	put_language(p, &b);
-	put_question(p, &b);
+	pl_put_question(p, &b);
 	sent = obj_schema(json_pack("{s:o, s:o}", "text", str_schema(500), "cites", cites_schema(ids, 1)),
 	    (const char *const[]){ "text", "cites", NULL });
 	sec = obj_schema(json_pack("{s:o, s:o}", "heading", str_schema(120),
@@ -434,7 +434,7 @@ json_t *pl_call_outline(struct planner *p, int shrink)
 	props = json_pack("{s:o, s:o, s:o}", "title", str_schema(200),
 	    "short_answer", array_schema(sent, 1, 3), "sections", array_schema(sec, 1, PL_MAX_SECTIONS));
 	json_decref(ids);
-	return call(p, "outline", obj_schema(props,
+	return pl_request(p, "outline", obj_schema(props,
 	    (const char *const[]){ "title", "short_answer", "sections", NULL }), &b);
 }
 
@@ -452,15 +452,15 @@ json_t *pl_call_write(struct planner *p, int si, int shrink)
 		return NULL;
 	}
 	buf_puts(&b, "SECTION: ");
-	put_flat(&b, sec->heading, strlen(sec->heading));
+	pl_put_flat(&b, sec->heading, strlen(sec->heading));
 	buf_printf(&b, "\nTask: write this section of the report as at most %d sentences. Every "
 	    "sentence states only what the findings above support and cites the ids of those "
 	    "findings. Do not write URLs or reference numbers.\n", PL_MAX_SENTENCES);
 	put_language(p, &b);
-	put_question(p, &b);
+	pl_put_question(p, &b);
 	sent = obj_schema(json_pack("{s:o, s:o}", "text", str_schema(500), "cites", cites_schema(ids, 1)),
 	    (const char *const[]){ "text", "cites", NULL });
 	props = json_pack("{s:o}", "sentences", array_schema(sent, 1, PL_MAX_SENTENCES));
 	json_decref(ids);
-	return call(p, "write", obj_schema(props, (const char *const[]){ "sentences", NULL }), &b);
+	return pl_request(p, "write", obj_schema(props, (const char *const[]){ "sentences", NULL }), &b);
 }

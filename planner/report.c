@@ -17,7 +17,11 @@
 struct verify {
 	size_t sentences, kept, removed_unknown, removed_uncited, removed_url;
 	size_t citations, citations_ok;
+	/* the verifier pass, over the sentences that passed the check above */
+	size_t judged, supported, partly, rewritten, removed_unsupported;
 };
+
+enum fault { FAULT_NONE, FAULT_URL, FAULT_UNCITED, FAULT_UNKNOWN };
 
 static void put_line(struct buf *b, const char *s)
 {
@@ -90,25 +94,51 @@ static bool has_url(const char *s)
 	return strstr(s, "://") || strstr(s, "www.") || strstr(s, "](");
 }
 
+/* What the deterministic check finds wrong with a sentence: a URL, no
+ * citation, or a citation of anything but a verified finding (of its
+ * section, when only is set). */
+static enum fault sentence_fault(const struct planner *p, const struct pl_sentence *s,
+    const int *only, size_t nonly)
+{
+	if (has_url(s->text))
+		return FAULT_URL;
+	if (s->ncites == 0)
+		return FAULT_UNCITED;
+	for (size_t i = 0; i < s->ncites; i++)
+		if (!cite_known(p, s->cites[i], only, nonly))
+			return FAULT_UNKNOWN;
+	return FAULT_NONE;
+}
+
+bool pl_sentence_ok(const struct planner *p, const struct pl_sentence *s, int sec)
+{
+	if (sec < 0)
+		return sentence_fault(p, s, NULL, 0) == FAULT_NONE;
+	return sentence_fault(p, s, p->sec[sec].findings, p->sec[sec].nfindings) == FAULT_NONE;
+}
+
 /* Keep a sentence only when it cites, and cites only verified findings
- * (of its section); a quote is checked again against its source's text. */
+ * (of its section), and the verifier did not find it unsupported; a quote
+ * is checked again against its source's text. */
 static bool sentence_check(struct planner *p, struct pl_sentence *s, const int *only,
     size_t nonly, struct verify *v)
 {
 	v->sentences++;
-	if (has_url(s->text)) {
-		v->removed_url++;
+	switch (sentence_fault(p, s, only, nonly)) {
+	case FAULT_URL: v->removed_url++; return false;
+	case FAULT_UNCITED: v->removed_uncited++; return false;
+	case FAULT_UNKNOWN: v->removed_unknown++; return false;
+	case FAULT_NONE: break;
+	}
+	v->judged += s->judged;
+	v->supported += s->judged && s->verdict == PLV_SUPPORTED;
+	v->partly += s->judged && s->verdict == PLV_PARTLY;
+	v->rewritten += s->rewritten;
+	if (s->verdict == PLV_UNSUPPORTED) {
+		/* Unsupported after its one rewrite, or its rewrite failed. */
+		v->removed_unsupported++;
 		return false;
 	}
-	if (s->ncites == 0) {
-		v->removed_uncited++;
-		return false;
-	}
-	for (size_t i = 0; i < s->ncites; i++)
-		if (!cite_known(p, s->cites[i], only, nonly)) {
-			v->removed_unknown++;
-			return false;
-		}
 	for (size_t i = 0; i < s->ncites; i++) {
 		struct pl_finding *f = &p->f[s->cites[i] - 1];
 		struct pl_source *src = &p->s[f->source];
@@ -235,6 +265,88 @@ static json_t *report_json(struct planner *p, const struct verify *v, size_t cit
 	return o;
 }
 
+/* ---- the sidecar's text, brief and budgets (docs/PROTOCOL.md) ------- */
+
+#define REPORT_SIDECAR_VERSION 1
+
+/* One sentence as the report shows it: its text with whitespace runs as
+ * one space, the finding ids it cites and their [n] numbers. */
+static json_t *report_json_sentence(const struct planner *p, const struct pl_sentence *s)
+{
+	json_t *o = json_object(), *fids = json_array(), *cites = json_array();
+	struct buf b;
+
+	buf_init(&b, REPORT_MAX);
+	put_line(&b, s->text);
+	for (size_t i = 0; i < s->ncites; i++) {
+		const struct pl_source *src = &p->s[p->f[s->cites[i] - 1].source];
+		bool dup = false;
+		size_t k;
+		json_t *v;
+
+		json_array_append_new(fids, json_integer(s->cites[i]));
+		json_array_foreach(cites, k, v)
+			dup = dup || json_integer_value(v) == src->cite;
+		if (!dup && src->cite > 0)
+			json_array_append_new(cites, json_integer(src->cite));
+	}
+	json_object_set_new(o, "text", json_string(b.data ? b.data : ""));
+	json_object_set_new(o, "findings", fids);
+	json_object_set_new(o, "cites", cites);
+	buf_free(&b);
+	return o;
+}
+
+/* What the Markdown shows as data: the short answer (as rendered: when no
+ * sentence of its own survived, the first of each section stands in), the
+ * sections, the brief, the model and the budgets. */
+static void report_json_text(const struct planner *p, json_t *o)
+{
+	json_t *answer = json_array(), *sections = json_array(), *brief;
+	bool from_sections = false;
+
+	for (size_t i = 0; i < p->nanswer; i++)
+		if (p->answer[i].text)
+			json_array_append_new(answer, report_json_sentence(p, &p->answer[i]));
+	for (size_t s = 0; s < p->nsec; s++) {
+		json_t *sents = json_array();
+
+		for (size_t i = 0; i < p->sec[s].nsent; i++)
+			if (p->sec[s].sent[i].text)
+				json_array_append_new(sents, report_json_sentence(p, &p->sec[s].sent[i]));
+		if (json_array_size(sents) == 0) {
+			json_decref(sents);
+			continue;
+		}
+		if (json_array_size(answer) == 0 || from_sections) {
+			from_sections = true;
+			json_array_append(answer, json_array_get(sents, 0));
+		}
+		json_array_append_new(sections, json_pack("{s:s, s:o}", "heading",
+		    p->sec[s].heading ? p->sec[s].heading : "", "sentences", sents));
+	}
+	brief = json_pack("{s:s?, s:s?, s:s?}", "scope", p->scope, "complete", p->complete,
+	    "language", p->language ? p->language : p->lang);
+	if (brief && p->key_terms)
+		json_object_set(brief, "key_terms", p->key_terms);
+	json_object_set_new(o, "version", json_integer(REPORT_SIDECAR_VERSION));
+	json_object_set_new(o, "job", json_integer(p->job_id));
+	json_object_set_new(o, "answer", answer);
+	json_object_set_new(o, "answer_from_sections", json_boolean(from_sections));
+	json_object_set_new(o, "sections", sections);
+	json_object_set_new(o, "brief", brief ? brief : json_object());
+	json_object_set_new(o, "model", json_pack("{s:s?, s:s?}", "model", p->model,
+	    "endpoint", p->endpoint));
+	json_object_set_new(o, "budgets", json_pack("{s:I, s:I, s:I, s:i, s:i}",
+	    "max_tokens", (json_int_t)p->max_tokens, "max_fetches", (json_int_t)p->max_fetches,
+	    "max_time", (json_int_t)(p->max_time_ms / 1000), "depth", p->depth,
+	    "breadth", p->breadth));
+	json_object_set_new(o, "usage", json_pack("{s:I, s:I, s:I, s:I, s:I}",
+	    "tokens", (json_int_t)p->tokens, "prompt_tokens", (json_int_t)p->prompt_tokens,
+	    "completion_tokens", (json_int_t)p->completion_tokens,
+	    "elapsed", (json_int_t)((p->now - p->t0) / 1000), "fetches", (json_int_t)p->fetches));
+}
+
 int pl_report_build(struct planner *p)
 {
 	struct verify v = { 0 };
@@ -347,6 +459,17 @@ int pl_report_build(struct planner *p)
 	buf_printf(&b, "- Citations verified: %zu/%zu; sentences kept %zu of %zu (removed: %zu citing "
 	    "unknown findings, %zu citing nothing, %zu with a URL).\n", v.citations_ok, v.citations,
 	    v.kept, v.sentences, v.removed_unknown, v.removed_uncited, v.removed_url);
+	if (!p->verifier)
+		buf_puts(&b, "- Verifier pass: skipped (the job was submitted with --no-verifier).\n");
+	else if (p->judge_calls == 0)
+		buf_puts(&b, "- Verifier pass: no sentence to judge.\n");
+	else if (p->judge_failed == p->judge_calls)
+		buf_puts(&b, "- Verifier pass: did not run (its model endpoint gave no answer); only "
+		    "the quote check above applies.\n");
+	else
+		buf_printf(&b, "- Verifier pass: sentences judged supported %zu/%zu (partly %zu), "
+		    "rewritten %zu, removed %zu%s.\n", v.supported, v.judged, v.partly, v.rewritten,
+		    v.removed_unsupported, p->judge_failed ? "; some judgements got no answer" : "");
 	buf_printf(&b, "- Model: %s at %s; %lld calls, %lld failed.\n",
 	    p->model ? p->model : "none", p->endpoint ? p->endpoint : "no endpoint",
 	    (long long)p->model_calls, (long long)p->model_errors);
@@ -375,5 +498,6 @@ int pl_report_build(struct planner *p)
 	}
 	p->report = buf_steal(&b);
 	p->report_data = report_json(p, &v, cited);
+	report_json_text(p, p->report_data);
 	return 0;
 }

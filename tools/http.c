@@ -704,7 +704,12 @@ static int http_setup(struct http_request *r, const struct http_options *o)
 	SET(CURLOPT_PREREQFUNCTION, http_on_prereq);
 	SET(CURLOPT_PREREQDATA, r);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_PIPEWAIT, 1L);
+	/* Waiting to multiplex only pays where HTTP/2 can be negotiated (TLS
+	 * ALPN): over plain http:// it held every request to a host until the
+	 * previous one's response headers came, so a model server's slots were
+	 * used one at a time. */
+	if (strncasecmp(r->url, "https:", 6) == 0)
+		SET(CURLOPT_PIPEWAIT, 1L);
 	if (r->body) {
 		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
 		SET(CURLOPT_POSTFIELDS, r->body);

@@ -22,8 +22,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	} else {
 		if (c->max_jobs < 1 || c->max_jobs > 64 || c->max_clients < 1 ||
-		    c->client_timeout < 1 || c->llm_url.n < 1 || c->llm_url.n > CONFIG_MAX_LIST ||
+		    c->client_timeout < 1 || c->llm_url.n > CONFIG_MAX_LIST ||
 		    c->search_backends.n < 1 || c->socket == NULL || c->state_dir == NULL)
+			abort();
+		/* The model comes from exactly one place: url, serve, or probing. */
+		if ((c->llm_url.n == 0 && c->llm_serve == NULL && c->llm_probe.n < 1) ||
+		    (c->llm_serve && (c->llm_url.n > 0 || c->llm_spawn)) ||
+		    (c->llm_spawn && c->llm_url.n == 0))
 			abort();
 	}
 	config_free(c);

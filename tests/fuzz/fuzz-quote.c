@@ -1,4 +1,4 @@
-/* libFuzzer harness: quote normalisation and matching (planner/quote.c).
+/* libFuzzer harness: quote normalisation and matching (common/quote.c).
  * An input is a text, optionally followed by a NUL and a quote. Checks:
  * the result agrees with utf8proc's own validation; the normalised text
  * equals NFKC of the whole text with the folds and collapsed whitespace

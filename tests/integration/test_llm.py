@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from harness import Daemon, SkipTest, run
-from test_spawn import SERVER, free_port
+from test_spawn import MAKE_GGUF, SERVER, free_port
 
 STORIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                        "shared", "models", "stories260K.gguf")
@@ -22,7 +22,7 @@ def need_node():
     if shutil.which("node") is None or not os.path.isdir(os.path.join(SERVER, "node_modules", "node-llama-cpp")):
         if os.environ.get("CI") == "true":
             raise AssertionError("node and the model server's node_modules are needed in CI")
-        raise SkipTest("node or tests/llm/model-server/node_modules missing (run scripts/setup)")
+        raise SkipTest("node or llm-server/node_modules missing (run scripts/setup)")
 
 
 class ModelServer:
@@ -105,7 +105,7 @@ def test_tiny_model():
     d = Daemon("")
     try:
         gguf = os.path.join(d.dir, "tiny.gguf")
-        subprocess.run(["python3", os.path.join(SERVER, "make-gguf.py"), gguf], check=True,
+        subprocess.run(["python3", MAKE_GGUF, gguf], check=True,
                        capture_output=True, timeout=60)
         check_model(gguf)
     finally:

@@ -10,7 +10,8 @@ import time
 from harness import Daemon, SkipTest, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SERVER = os.path.join(HERE, "..", "llm", "model-server")
+SERVER = os.path.join(HERE, "..", "..", "llm-server")
+MAKE_GGUF = os.path.join(HERE, "..", "llm", "model-server", "make-gguf.py")
 
 
 def free_port():
@@ -35,11 +36,11 @@ def test_spawn_supervises_model_server():
     if shutil.which("node") is None or not os.path.isdir(os.path.join(SERVER, "node_modules", "node-llama-cpp")):
         if os.environ.get("CI") == "true":
             raise AssertionError("node and the model server's node_modules are needed in CI")
-        raise SkipTest("node or tests/llm/model-server/node_modules missing (run scripts/setup)")
+        raise SkipTest("node or llm-server/node_modules missing (run scripts/setup)")
     d = Daemon("")
     try:
         gguf = os.path.join(d.dir, "tiny.gguf")
-        subprocess.run(["python3", os.path.join(SERVER, "make-gguf.py"), gguf], check=True,
+        subprocess.run(["python3", MAKE_GGUF, gguf], check=True,
                        capture_output=True, timeout=60)
         port = free_port()
         d.write_config("[llm]\nurl = http://127.0.0.1:%d/v1\nspawn = node %s --model %s --port %d --threads 1\n"
@@ -68,7 +69,7 @@ def test_spawn_supervises_model_server():
 
 
 def test_spawn_bad_command_keeps_daemon_up():
-    d = Daemon("[llm]\nspawn = /nonexistent/llama-server --port 1\n")
+    d = Daemon("[llm]\nurl = http://127.0.0.1:1/v1\nspawn = /nonexistent/llama-server --port 1\n")
     try:
         d.start()
         st = d.wait_for(lambda: d.request({"op": "stats"})["stats"]["llm_server"]["state"] == "backoff"

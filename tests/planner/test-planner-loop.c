@@ -81,7 +81,7 @@ static void test_stop_tokens(void **state)
 
 	/* Keep for writing: min(7 * 8192 / 2, 30000 / 3) = 10000. Brief and
 	 * plan take 240, the four reads 4 * 5020: 20320 used, 9680 left. */
-	w->options = "{'max_tokens':30000}";
+	w->options = "{'max_tokens':30000,'verifier':false}";
 	w->read_tokens = 5000;
 	world_run(w, BEE_QUESTION);
 	assert_int_equal(count(w, "llm.chat", "reflect"), 0);
@@ -184,8 +184,9 @@ static void test_stop_forever(void **state)
 	world_run(w, "What was measured?");
 	/* Six rounds at most (the hard cap); a round is six batches (search,
 	 * fetch, text, read, clock, reflect), plus start, brief, plan,
-	 * outline, write and end. */
-	assert_true(w->batches <= 6 * 6 + 6);
+	 * outline, write and end, and at most three of the verifier (judge,
+	 * rewrite, judge again). */
+	assert_true(w->batches <= 6 * 6 + 6 + 3);
 	assert_int_equal(count(w, "llm.chat", "reflect"), 6);
 	expect_in(planner_report(w->p), ", after 6 rounds.\n");
 	world_free(w);
@@ -250,7 +251,7 @@ static struct world *long_world(void)
 	    "'sections':[{'heading':'Count','findings':[1]}]}";
 	w->writes = long_writes;
 	w->nwrites = 1;
-	w->options = "{'context':2048}";
+	w->options = "{'context':2048,'verifier':false}";
 	return w;
 }
 

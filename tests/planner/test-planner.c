@@ -96,12 +96,15 @@ static const char bee_report[] =
 	"## Method and limits\n"
 	"\n"
 	"- Research ended because every sub-question was answered, after 1 round.\n"
-	"- Budgets used: 1200 of 2000000 tokens; 3 of 200 fetches; 2 s of 3600 s; depth 1 of 3.\n"
+	/* 1200, plus three judge calls (the short answer, two sections) of
+	 * 50 + 20 tokens each */
+	"- Budgets used: 1410 of 2000000 tokens; 3 of 200 fetches; 2 s of 3600 s; depth 1 of 3.\n"
 	"- Sources: 3 consulted, 3 cited; 2 searches.\n"
 	"- Findings: 4 kept, 0 rejected (quote not found in the source: 0; too short: 0; other: 0).\n"
 	"- Citations verified: 7/7; sentences kept 5 of 5 (removed: 0 citing unknown findings, "
 	"0 citing nothing, 0 with a URL).\n"
-	"- Model: m at e; 10 calls, 0 failed.\n"
+	"- Verifier pass: sentences judged supported 5/5 (partly 0), rewritten 0, removed 0.\n"
+	"- Model: m at e; 13 calls, 0 failed.\n"
 	"\n"
 	"## References\n"
 	"\n"
@@ -282,6 +285,124 @@ static void test_markup_and_repeated_cites(void **state)
 	world_free(w);
 }
 
+/* ---- the verifier pass ------------------------------------------------ */
+
+/* The id of the sentence line of prompt that contains text, or NULL. */
+static const char *sentence_id(const char *prompt, const char *text, char *id, size_t max)
+{
+	const char *at = strstr(prompt, text), *line;
+
+	if (at == NULL)
+		return NULL;
+	for (line = at; line > prompt && line[-1] != '\n'; line--)
+		;
+	if (line[0] != 'S')
+		return NULL;
+	snprintf(id, max, "%.*s", (int)strcspn(line, ":"), line);
+	return id;
+}
+
+static int judge_round;
+
+/* "The colony relies on a dance" is unsupported the first time, and,
+ * rewritten, supported (judge_round 0) or still unsupported (1). */
+static const char *verdict_colony(struct world *w, const char *id, const char *prompt)
+{
+	char mine[16];
+
+	if (sentence_id(prompt, "The colony relies on a dance", mine, sizeof(mine)) &&
+	    strcmp(mine, id) == 0)
+		return "unsupported";
+	if (sentence_id(prompt, "Bees dance in the hive", mine, sizeof(mine)) &&
+	    strcmp(mine, id) == 0)
+		return judge_round == 0 ? "supported" : "unsupported";
+	return "supported";
+}
+
+static json_t *rewrite_colony(struct world *w, const char *prompt)
+{
+	char id[16];
+
+	assert_non_null(sentence_id(prompt, "The colony relies on a dance", id, sizeof(id)));
+	return llm_ok(json_pack("{s:[{s:s, s:s, s:[i]}]}", "sentences", "sentence", id,
+	    "text", "Bees dance in the hive.", "cites", 1), 50);
+}
+
+static void test_verifier_rewrites(void **state)
+{
+	struct world *w = q_world();
+	const char *r;
+
+	judge_round = 0;
+	w->verdict = verdict_colony;
+	w->rewrite = rewrite_colony;
+	world_run(w, "How do bees tell each other where food is?");
+	r = planner_report(w->p);
+	/* Two sentences pass the quote check and are judged: the short answer
+	 * (supported) and the colony sentence (unsupported, rewritten, then
+	 * supported). */
+	expect_in(r, "## Dance\n\nBees dance in the hive [1].\n");
+	expect_not_in(r, "The colony relies");
+	expect_in(r, "- Verifier pass: sentences judged supported 2/2 (partly 0), rewritten 1, "
+	    "removed 0.\n");
+	assert_int_equal(count(w, "llm.verify", "judge"), 3);	/* answer, Dance, Dance again */
+	assert_int_equal(count(w, "llm.verify", "rewrite"), 1);
+	world_free(w);
+}
+
+static void test_verifier_removes(void **state)
+{
+	struct world *w = q_world();
+	const char *r;
+
+	/* Rewritten, and still unsupported: removed. */
+	judge_round = 1;
+	w->verdict = verdict_colony;
+	w->rewrite = rewrite_colony;
+	world_run(w, "How do bees tell each other where food is?");
+	r = planner_report(w->p);
+	expect_not_in(r, "Bees dance in the hive");
+	expect_not_in(r, "The colony relies");
+	expect_not_in(r, "## Dance");
+	expect_in(r, "- Verifier pass: sentences judged supported 1/2 (partly 0), rewritten 1, "
+	    "removed 1.\n");
+	world_free(w);
+
+	/* No rewrite comes back: removed as it was judged. */
+	w = q_world();
+	w->verdict = verdict_colony;
+	world_run(w, "How do bees tell each other where food is?");
+	r = planner_report(w->p);
+	expect_not_in(r, "The colony relies");
+	expect_in(r, "- Verifier pass: sentences judged supported 1/2 (partly 0), rewritten 0, "
+	    "removed 1.\n");
+	world_free(w);
+}
+
+static void test_verifier_down_or_off(void **state)
+{
+	struct world *w = q_world();
+	const char *r;
+
+	w->verifier_down = true;
+	world_run(w, "How do bees tell each other where food is?");
+	r = planner_report(w->p);
+	/* The deterministic check alone: the report is written as without a
+	 * verifier, and says the verifier did not run. */
+	expect_in(r, "## Dance\n\nThe colony relies on a dance [1].\n");
+	expect_in(r, "- Verifier pass: did not run (its model endpoint gave no answer); only the "
+	    "quote check above applies.\n");
+	world_free(w);
+
+	w = q_world();
+	w->options = "{'verifier':false}";
+	world_run(w, "How do bees tell each other where food is?");
+	r = planner_report(w->p);
+	expect_in(r, "- Verifier pass: skipped (the job was submitted with --no-verifier).\n");
+	assert_int_equal(count(w, "llm.verify", NULL), 0);
+	world_free(w);
+}
+
 /* ---- bad input from the model and the tools --------------------------- */
 
 /* Wrong types, out-of-range ids and passages, oversized lists: the job
@@ -439,6 +560,9 @@ int main(void)
 		cmocka_unit_test(test_quotes),
 		cmocka_unit_test(test_verify),
 		cmocka_unit_test(test_markup_and_repeated_cites),
+		cmocka_unit_test(test_verifier_rewrites),
+		cmocka_unit_test(test_verifier_removes),
+		cmocka_unit_test(test_verifier_down_or_off),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_big_text_cut),
 		cmocka_unit_test(test_api),

@@ -1,4 +1,4 @@
-/* Unit tests: quote normalisation and matching (planner/quote.c). Every
+/* Unit tests: quote normalisation and matching (common/quote.c). Every
  * expected string and offset below is worked out by hand from the spec. */
 #include <errno.h>
 #include <setjmp.h>

@@ -13,6 +13,9 @@
 #include "world.h"
 
 /* JSON written with single quotes, for readability. */
+static json_t *answer_verify(struct world *w, const char *schema, const json_t *request,
+    const char *prompt);
+
 json_t *jl(const char *s)
 {
 	char *c = strdup(s);
@@ -158,7 +161,7 @@ static json_t *answer(struct world *w, const struct planner_req *rq)
 	c->batch = w->batches;
 	snprintf(c->kind, sizeof(c->kind), "%s", rq->kind);
 
-	if (strcmp(rq->kind, "llm.chat") == 0)
+	if (strcmp(rq->kind, "llm.chat") == 0 || strcmp(rq->kind, "llm.verify") == 0)
 		snprintf(c->schema, sizeof(c->schema), "%s",
 		    json_string_value(json_object_get(rq->request, "schema_name")));
 	if (w->raw) {
@@ -237,8 +240,47 @@ static json_t *answer(struct world *w, const struct planner_req *rq)
 		assert_non_null(c->prompt);
 		return answer_llm(w, s, c->prompt);
 	}
+	if (strcmp(rq->kind, "llm.verify") == 0) {
+		json_t *msgs = json_object_get(rq->request, "messages");
+
+		c->prompt = strdup(json_string_value(json_object_get(json_array_get(msgs, 1), "content")));
+		assert_non_null(c->prompt);
+		if (w->verifier_down)
+			return NULL;
+		return answer_verify(w, c->schema, rq->request, c->prompt);
+	}
 	fail_msg("unknown effect kind %s", rq->kind);
 	return NULL;
+}
+
+/* The verifier's calls: w->verdict says each sentence's verdict (NULL:
+ * every one supported); w->rewrite answers a rewrite (NULL: no answer). */
+static json_t *answer_verify(struct world *w, const char *schema, const json_t *request,
+    const char *prompt)
+{
+	json_t *props = json_object_get(json_object_get(request, "schema"), "properties");
+	json_t *ids, *out;
+	size_t i;
+	json_t *id;
+
+	if (strcmp(schema, "rewrite") == 0) {
+		if (w->rewrite != NULL)
+			return w->rewrite(w, prompt);
+		return json_pack("{s:{s:s, s:s}, s:{s:i, s:i}}", "error", "code", "schema",
+		    "message", "no rewrite scripted", "usage", "prompt_tokens", 50,
+		    "completion_tokens", 0);
+	}
+	assert_string_equal(schema, "judge");
+	ids = json_object_get(json_object_get(json_object_get(json_object_get(json_object_get(props,
+	    "verdicts"), "items"), "properties"), "sentence"), "enum");
+	assert_true(json_array_size(ids) > 0);
+	out = json_array();
+	json_array_foreach(ids, i, id) {
+		const char *verdict = w->verdict ? w->verdict(w, json_string_value(id), prompt) : "supported";
+
+		json_array_append_new(out, json_pack("{s:O, s:s}", "sentence", id, "verdict", verdict));
+	}
+	return llm_ok(json_pack("{s:o}", "verdicts", out), 50);
 }
 
 /* Run the job to its report; w->p holds the planner. */
@@ -281,7 +323,8 @@ void world_run(struct world *w, const char *question)
 			    strcmp(w->calls[w->ncalls - 1].schema, w->finish_after) == 0);
 		}
 		for (size_t i = 0; i < n; i++) {
-			assert_int_equal(planner_apply(w->p, i, 0, res[i]), 0);
+			/* No result: the runner gave up on the effect. */
+			assert_int_equal(planner_apply(w->p, i, res[i] ? 0 : -EIO, res[i]), 0);
 			json_decref(res[i]);
 		}
 		if (finish) {

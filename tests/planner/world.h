@@ -63,6 +63,11 @@ struct world {
 	json_t *(*read)(struct world *w, int n, const char *prompt);
 	/* Optional: any result, before the script (NULL: the script answers). */
 	json_t *(*raw)(struct world *w, const char *kind, const char *schema, const json_t *request);
+	/* Optional: the verifier's verdict on sentence id ("S1") of a judge
+	 * prompt (NULL: supported), and the reply to a rewrite (NULL: none). */
+	const char *(*verdict)(struct world *w, const char *id, const char *prompt);
+	json_t *(*rewrite)(struct world *w, const char *prompt);
+	bool verifier_down;	/* every llm.verify call fails */
 	int64_t read_tokens;	/* prompt tokens a read reports; 0: 100 */
 	const char *finish_after;	/* schema of the batch after which the user finishes */
 	/* The "clarify" reply (NULL: no questions), and a person's input when

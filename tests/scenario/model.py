@@ -33,7 +33,7 @@ import qa  # noqa: E402
 import web  # noqa: E402
 
 BODY_MAX = 16 * 1024 * 1024     # larger requests get 413, never a cut body
-SCHEMAS = ("clarify", "brief", "plan", "read", "reflect", "outline", "write")
+SCHEMAS = ("clarify", "brief", "plan", "read", "reflect", "outline", "write", "judge", "rewrite")
 LOGGED_PROMPTS = ("clarify", "brief")   # their user message goes into the log
 STREAM_PIECE = 24               # characters of content per SSE chunk
 
@@ -136,10 +136,11 @@ def fit(obj, schema):
 class Script:
     """The replies, from the data file and the prompt alone."""
 
-    def __init__(self, data, invent_quotes=False, stuck_gaps=False, clarify=0):
+    def __init__(self, data, invent_quotes=False, stuck_gaps=False, unsupported=None, clarify=0):
         self.by_question = {collapse(q["question"]): q for q in data["questions"]}
         self.invent_quotes = invent_quotes
         self.stuck_gaps = stuck_gaps
+        self.unsupported = unsupported
         self.n_clarify = clarify
         self.invented_for = set()
         self.lock = threading.Lock()
@@ -227,6 +228,39 @@ class Script:
             out.append({"text": text, "cites": [i]})
         return {"sentences": out}
 
+    # The verifier pass. Sentence lines: "S<k>: text (cites F1, F2)";
+    # finding lines: "[F<id>] claim | "quote"".
+    SENTENCE = re.compile(r"^(S\d+): (.*) \(cites ([F\d, ]+)\)$")
+    FINDING = re.compile(r"^\[F(\d+)\] (.*) \| \"")
+
+    def sentences(self, user):
+        out = []
+        for line in user.split("\n"):
+            m = self.SENTENCE.match(line)
+            if m:
+                out.append((m.group(1), m.group(2),
+                            [int(x) for x in re.findall(r"F(\d+)", m.group(3))]))
+        return out
+
+    def judge(self, user):
+        """Every sentence supported, except those holding --unsupported."""
+        return {"verdicts": [{"sentence": sid, "verdict": "unsupported"
+                              if self.unsupported and self.unsupported in text else "supported"}
+                             for sid, text, _ in self.sentences(user)]}
+
+    def rewrite(self, user):
+        """Each sentence becomes the claim of the first finding it cites."""
+        claims = {}
+        for line in user.split("\n"):
+            m = self.FINDING.match(line)
+            if m:
+                claims[int(m.group(1))] = m.group(2)
+        out = []
+        for sid, _, cites in self.sentences(user):
+            if cites and cites[0] in claims:
+                out.append({"sentence": sid, "text": claims[cites[0]], "cites": [cites[0]]})
+        return {"sentences": out}
+
     def answer(self, name, user, schema):
         """(reply object, invented quotes) for one request."""
         p = parse_prompt(user)
@@ -234,7 +268,9 @@ class Script:
             raise BadRequest("the user message does not end with a QUESTION: line")
         q = self.question(p)
         invented = []
-        if name == "read":
+        if name in ("judge", "rewrite"):
+            reply = getattr(self, name)(user)
+        elif name == "read":
             reply, invented = self.read(p, q)
         else:
             reply = getattr(self, name)(p, q)
@@ -259,7 +295,7 @@ class State:
 
     def __init__(self, a, data):
         self.a = a
-        self.script = Script(data, a.invent_quotes, a.stuck_gaps, a.clarify)
+        self.script = Script(data, a.invent_quotes, a.stuck_gaps, a.unsupported, a.clarify)
         self.cond = threading.Condition()
         self.busy = [False] * a.slots
         self.seq = 0
@@ -544,6 +580,8 @@ def parse_args(argv):
     ap.add_argument("--fail-first", type=int, default=0)
     ap.add_argument("--invent-quotes", action="store_true")
     ap.add_argument("--stuck-gaps", action="store_true")
+    ap.add_argument("--unsupported", metavar="TEXT",
+                    help="the verifier judges sentences holding TEXT unsupported")
     ap.add_argument("--clarify", type=int, default=0, help="clarifying questions asked (0 to 3)")
     a = ap.parse_args(argv)
     for k in ("slots", "ctx"):

@@ -13,9 +13,11 @@ them. Everything on 127.0.0.1, stopped by PID in stop().
 """
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -23,6 +25,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 import model  # noqa: E402
 import qa  # noqa: E402
 import web  # noqa: E402
+
+TERMINAL = ("done", "failed", "cancelled")
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 QA_DIR = os.environ.get("SCENARIO_QA_DIR",
@@ -35,12 +39,14 @@ def skip(why):
 
 
 class Scenario:
-    def __init__(self, model_args=(), search_delay_ms=0, config=None, limit=None):
-        """model_args: model.py flags; config: {section: {key: value}} for
+    def __init__(self, model_args=(), search_delay_ms=0, config=None, limit=None, search_args=()):
+        """model_args: model.py flags; search_args: `web.py search` flags ("{site}" in
+        them becomes the nginx's base URL); config: {section: {key: value}} for
         researchd.conf on top of web.researchd_config's; limit: the first
         N questions only (the corpus stays whole)."""
         self.model_args = list(model_args)
         self.search_delay_ms = search_delay_ms
+        self.search_args = list(search_args)
         self.config = config or {}
         self.limit = limit
         self.dir = None
@@ -60,7 +66,9 @@ class Scenario:
                 json.dump(self.data, f, ensure_ascii=False)
             self.nginx = web.Nginx(self.data, os.path.join(self.dir, "web")).start()
             self.search = web.SearchServer(self.data_path, self.nginx.base, self.search_delay_ms,
-                                           self._sub("search")).start()
+                                           self._sub("search"),
+                                           [a.replace("{site}", self.nginx.base)
+                                            for a in self.search_args]).start()
             self.model = model.ModelServer(self.data_path, self.model_args, self._sub("model")).start()
             self.config_text = web.researchd_config(self.search.url, self.model.url, self.config)
         except BaseException:
@@ -100,3 +108,77 @@ class Scenario:
                 s.stop()
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---- what the scenario tests do with a job ----
+
+def submit(d, question, options=None):
+    """Submits a research job through the socket; returns its id."""
+    req = {"op": "submit", "kind": "research", "question": question}
+    if options:
+        req["options"] = options
+    r = d.request(req)
+    assert r.get("ok"), r
+    return r["job"]["id"]
+
+
+def wait_end(d, jids, timeout=120):
+    """Waits until every job is done, failed or cancelled; {id: job}."""
+    deadline = time.time() + timeout
+    while True:
+        jobs = {j: d.job(j) for j in jids}
+        if all(v["state"] in TERMINAL for v in jobs.values()):
+            return jobs
+        if time.time() > deadline:
+            raise AssertionError("jobs not ended after %d s: %s\n%s" % (
+                timeout, {j: v["state"] for j, v in jobs.items()}, d.log()[-4000:]))
+        time.sleep(0.1)
+
+
+def report(d, jid):
+    """The job's Markdown report as `research report ID` prints it."""
+    r = d.cli("report", str(jid))
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def sources(d, jid):
+    """[(status, url)] as `research sources ID` prints them."""
+    r = d.cli("sources", str(jid))
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = []
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[-1].startswith("http"):
+            out.append((parts[1], parts[-1]))
+    return out
+
+
+def references(text):
+    """{n: url} from the report's References section."""
+    refs = {}
+    part = text.split("\n## References", 1)
+    if len(part) == 2:
+        for m in re.finditer(r"^\[(\d+)\] .*<(http[^>]+)>", part[1], re.M):
+            refs[int(m.group(1))] = m.group(2)
+    return refs
+
+
+def cited(text):
+    """The reference numbers cited in the report's body."""
+    body = text.split("\n## References", 1)[0]
+    return {int(n) for n in re.findall(r"\[(\d+)\]", body)}
+
+
+def mask(text):
+    """The report less what differs between two runs of the same job: the
+    date lines, access dates and the seconds of the time budget used."""
+    text = re.sub(r"^\*\*Date:\*\*.*$", "**Date:** X", text, flags=re.M)
+    text = re.sub(r"Accessed \d{4}-\d\d-\d\d", "Accessed X", text)
+    return re.sub(r"\d+ s of (\d+) s", r"X s of \1 s", text)
+
+
+def limits(text):
+    """The "Method and limits" section's text."""
+    m = re.search(r"^## Method and limits\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    return m.group(1) if m else ""

@@ -61,9 +61,11 @@ def main():
         # Offline: nothing was asked of the web server.
         assert sum(s.nginx.counts().values()) == 0, s.nginx.counts()
         assert s.model.violations() == [], s.model.violations()
-        print("ok: %d local-only jobs done, citing only gold local documents" % ok)
     finally:
         s.stop()
+    # The daemon stops cleanly on SIGTERM (under ASan: without a leak).
+    assert s.daemon_rc == 0, "researchd exited with %r" % s.daemon_rc
+    print("ok: %d local-only jobs done, citing only gold local documents" % ok)
     return 0
 
 

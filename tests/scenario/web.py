@@ -291,7 +291,11 @@ class SearchHandler(BaseHTTPRequestHandler):
             return self.reply(400, {"error": "query longer than %d characters" % QUERY_MAX})
         if srv.delay_ms > 0:
             time.sleep(srv.delay_ms / 1000.0)
-        results = srv.index.search(q)
+        # --extra-result pages come first, titled after the query, so the
+        # planner ranks them best and fetches them (a page that 404s, a
+        # port that never answers).
+        results = [{"url": u, "title": "%s (%d)" % (q, i), "content": q}
+                   for i, u in enumerate(srv.extra, 1)] + srv.index.search(q)
         srv.log({"t": t0, "t_end": time.time(), "q": q, "status": 200,
                  "results": [r["title"] for r in results]})
         self.reply(200, {"query": q, "number_of_results": len(results), "results": results})
@@ -300,8 +304,9 @@ class SearchHandler(BaseHTTPRequestHandler):
 class SearchHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, addr, index, delay_ms, log_path):
+    def __init__(self, addr, index, delay_ms, log_path, extra=()):
         super().__init__(addr, SearchHandler)
+        self.extra = list(extra)
         self.index = index
         self.delay_ms = delay_ms
         self.log_path = log_path
@@ -322,6 +327,8 @@ def serve_search(argv):
     ap.add_argument("--port-file")
     ap.add_argument("--delay-ms", type=int, default=0)
     ap.add_argument("--log")
+    ap.add_argument("--extra-result", action="append", default=[], metavar="URL",
+                    help="a result put first in every answer (repeatable)")
     a = ap.parse_args(argv)
     if a.delay_ms < 0:
         ap.error("--delay-ms must not be negative")
@@ -331,7 +338,7 @@ def serve_search(argv):
         print("web.py: %s" % e, file=sys.stderr)
         return 1
     srv = SearchHTTPServer(("127.0.0.1", a.port), SearchIndex(data["corpus"], a.site),
-                           a.delay_ms, a.log)
+                           a.delay_ms, a.log, a.extra_result)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
     if a.port_file:
         with open(a.port_file + ".tmp", "w") as f:
@@ -345,11 +352,12 @@ def serve_search(argv):
 class SearchServer:
     """The search backend in a process of its own (stopped by its PID)."""
 
-    def __init__(self, data_path, site, delay_ms=0, workdir=None):
+    def __init__(self, data_path, site, delay_ms=0, workdir=None, args=()):
         self.own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="scn-search-")
         self.log_path = os.path.join(self.dir, "search.log")
-        self.args = [data_path, "--site", site, "--delay-ms", str(delay_ms), "--log", self.log_path]
+        self.args = [data_path, "--site", site, "--delay-ms", str(delay_ms), "--log", self.log_path,
+                     *args]
         self.proc = None
         self.port = None
 
@@ -397,8 +405,10 @@ def researchd_config(searxng_url, llm_url, extra=None):
     conf = {
         "server": {"log_level": "debug"},
         "llm": {"url": llm_url, "timeout": "120s"},
-        "search": {"backends": "searxng", "searxng_url": searxng_url, "max_results": "10"},
-        "fetch": {"allow_hosts": "127.0.0.1/32", "robots": "no", "timeout": "30s"},
+        "search": {"backends": "searxng", "searxng_url": searxng_url, "max_results": "10",
+                   "rate": "100"},
+        "fetch": {"allow_hosts": "127.0.0.1/32", "robots": "no", "timeout": "30s",
+                  "host_delay": "0"},
     }
     for sec, kv in (extra or {}).items():
         conf.setdefault(sec, {}).update(kv)

@@ -47,8 +47,14 @@ static void test_empty_is_defaults(void **state)
 	assert_int_equal(c->max_clients, 64);
 	assert_int_equal(c->client_timeout, 60);
 	assert_false(c->selftest);
-	assert_int_equal(c->llm_url.n, 1);
-	assert_string_equal(c->llm_url.items[0], "http://127.0.0.1:8080/v1");
+	/* No url by default: the daemon probes loopback for the usual servers. */
+	assert_int_equal(c->llm_url.n, 0);
+	assert_null(c->llm_serve);
+	assert_int_equal(c->llm_probe.n, 4);
+	assert_string_equal(c->llm_probe.items[0], "127.0.0.1:8080");
+	assert_string_equal(c->llm_probe.items[1], "127.0.0.1:11434");
+	assert_string_equal(c->llm_probe.items[2], "127.0.0.1:1234");
+	assert_string_equal(c->llm_probe.items[3], "127.0.0.1:8000");
 	assert_int_equal(c->search_backends.n, 3);
 	assert_string_equal(c->search_backends.items[0], "wikipedia");
 	assert_string_equal(c->search_backends.items[1], "arxiv");
@@ -154,6 +160,36 @@ static void test_errors(void **state)
 	expect_error("[server]\nmax_jobs = \xff\n", "t.conf:2: line is not valid UTF-8");
 }
 
+static void test_serve_and_probe(void **state)
+{
+	struct config *c = NULL;
+	char err[256] = "";
+
+	assert_int_equal(parse("[llm]\nserve = stories260K\nserve_threads = 3\nserve_context = 4096\n"
+	    "serve_slots = 2\nprobe = 127.0.0.2:9, [::1]:11434 ,localhost:1\n", &c, err, sizeof(err)), 0);
+	assert_string_equal(c->llm_serve, "stories260K");
+	assert_int_equal(c->llm_serve_threads, 3);
+	assert_int_equal(c->llm_serve_context, 4096);
+	assert_int_equal(c->llm_serve_slots, 2);
+	assert_int_equal(c->llm_probe.n, 3);
+	assert_string_equal(c->llm_probe.items[1], "[::1]:11434");
+	config_free(c);
+
+	expect_error("[llm]\nserve = /m.gguf\nurl = http://127.0.0.1:8080/v1\n",
+	    "t.conf:3: [llm] serve and url cannot both be set");
+	expect_error("[llm]\nspawn = /bin/llama-server\nserve = /m.gguf\n",
+	    "t.conf:3: [llm] serve and spawn cannot both be set");
+	expect_error("[llm]\nspawn = /bin/llama-server\n", "t.conf:2: [llm] spawn needs the url");
+	expect_error("[llm]\nserve = models/m.gguf\n", "t.conf:2: [llm] serve takes an absolute path");
+	/* Probing stays on this machine. */
+	expect_error("[llm]\nprobe = 10.0.0.1:8080\n", "t.conf:2: \"10.0.0.1:8080\" is not a loopback HOST:PORT");
+	expect_error("[llm]\nprobe = example.com:80\n", "t.conf:2: \"example.com:80\" is not a loopback");
+	expect_error("[llm]\nprobe = 127.0.0.1\n", "t.conf:2: \"127.0.0.1\" is not a loopback");
+	expect_error("[llm]\nprobe = 127.0.0.1:0\n", "t.conf:2: \"127.0.0.1:0\" is not a loopback");
+	expect_error("[llm]\nprobe = [::2]:80\n", "t.conf:2: \"[::2]:80\" is not a loopback");
+	expect_error("[llm]\nserve_slots = 65\n", "t.conf:2: serve_slots must be an integer from 0 to 64");
+}
+
 static void test_long_line_and_nul(void **state)
 {
 	struct config *c = config_new();
@@ -228,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_empty_is_defaults),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_serve_and_probe),
 		cmocka_unit_test(test_long_line_and_nul),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_load_not_regular),

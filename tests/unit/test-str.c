@@ -1,6 +1,7 @@
 /* Unit tests of common/str.c's escaping of untrusted text for terminals and
  * logs. */
 #include <setjmp.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -65,11 +66,33 @@ static void test_bidi(void **state)
 	expect_escaped("invoice \xe2\x80\xaetxt.exe", "invoice \\u202etxt.exe");
 }
 
+/* time_parse reads what time_format writes, and nothing else. */
+static void test_time_parse(void **state)
+{
+	int64_t ms = -1;
+	char out[32];
+
+	/* 2024-02-29 12:00:00 UTC: 19782 days after the epoch, plus 12 h. */
+	assert_int_equal(time_parse("2024-02-29T12:00:00Z", &ms), 0);
+	assert_int_equal(ms, (19782LL * 86400 + 12 * 3600) * 1000);
+	assert_int_equal(time_parse("1970-01-01T00:00:00Z", &ms), 0);
+	assert_int_equal(ms, 0);
+	time_format(1709208000000LL, out);
+	assert_string_equal(out, "2024-02-29T12:00:00Z");
+	ms = -1;
+	assert_int_equal(time_parse("2024-02-29 12:00:00", &ms), -EINVAL);
+	assert_int_equal(time_parse("2024-02-29T12:00:00Zx", &ms), -EINVAL);
+	assert_int_equal(time_parse("yesterday", &ms), -EINVAL);
+	assert_int_equal(time_parse(NULL, &ms), -EINVAL);
+	assert_int_equal(ms, -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_controls),
 		cmocka_unit_test(test_bidi),
+		cmocka_unit_test(test_time_parse),
 	};
 
 	return cmocka_run_group_tests_name("str", tests, NULL, NULL);

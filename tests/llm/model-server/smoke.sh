@@ -14,6 +14,8 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
+# The engine under test is researchd-llm's server, with its packages.
+engine="$repo/llm-server"
 shared_model=${SMOKE_SHARED_MODEL:-"$repo/../shared/models/stories260K.gguf"}
 
 command -v node >/dev/null || { echo "smoke.sh: node not found" >&2; exit 2; }
@@ -26,8 +28,8 @@ if [ "$node_major" -lt 20 ]; then
     [ "${CI:-}" = true ] && exit 1
     exit 77
 fi
-if [ ! -d "$here/node_modules/node-llama-cpp" ]; then
-    echo "smoke.sh: skipped: $here/node_modules is missing; run scripts/setup, or: (cd $here && npm install --omit=optional --no-audit --no-fund)" >&2
+if [ ! -d "$engine/node_modules/node-llama-cpp" ]; then
+    echo "smoke.sh: skipped: $engine/node_modules is missing; run scripts/setup, or: (cd $engine && npm install --omit=optional --no-audit --no-fund)" >&2
     [ "${CI:-}" = true ] && exit 1
     exit 77
 fi
@@ -61,7 +63,7 @@ start_server() { # start_server MODEL ARGS...
     local out="$tmp/server.$n.out"
     SERR="$tmp/server.$n.err"
     local t0; t0=$(ms)
-    node "$here/server.mjs" --model "$model" --port 0 --host 127.0.0.1 "$@" >"$out" 2>"$SERR" &
+    node "$engine/server.mjs" --model "$model" --port 0 --host 127.0.0.1 "$@" >"$out" 2>"$SERR" &
     SPID=$!
     pids+=("$SPID")
     local i lp

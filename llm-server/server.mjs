@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// A small OpenAI-compatible model server for researchd's tests, built on
-// node-llama-cpp (prebuilt CPU binaries). It imitates llama.cpp's llama-server
-// closely enough for the llm/ client to be tested against a real engine:
+// researchd-llm: the OpenAI-compatible model server that researchd runs for
+// [llm] serve when no llama-server is on PATH, built on node-llama-cpp
+// (prebuilt CPU binaries; its packages are installed beside this file from
+// package-lock.json by scripts/setup). The same program serves the llm/
+// tests (tests/llm/model-server). It imitates llama.cpp's llama-server
+// closely enough that the daemon drives both alike:
 // chat completions (streaming and not), JSON-schema grammars, /health, /props,
 // /slots, /v1/models, /tokenize, /detokenize, parallel slots, prompt cache and
 // cancellation when the client goes away.
@@ -1046,6 +1049,12 @@ function shutdown(sig) {
 }
 process.on("SIGTERM", () => shutdown("SIGTERM"));
 process.on("SIGINT", () => shutdown("SIGINT"));
+
+// Run by researchd ([llm] serve): leave with the daemon, even one that was
+// killed with SIGKILL and could not stop us (we are then reparented).
+const parentPid = Number(process.env.RESEARCHD_PARENT_PID || 0);
+if (parentPid > 1 && parentPid === process.ppid)
+    setInterval(() => { if (process.ppid !== parentPid) shutdown("parent gone"); }, 1000).unref();
 
 server.listen(opt.port, "127.0.0.1", async () => {
     const port = server.address().port;
