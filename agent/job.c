@@ -26,6 +26,7 @@ struct job_run {
 	bool starting, pending;
 	enum job_state pending_state;
 	char *pending_message;
+	const char *waiting_for;	/* static: "answer", "approval"; NULL when not */
 	struct job_run *next;
 };
 
@@ -62,9 +63,14 @@ bool job_state_change_allowed(enum job_state from, enum job_state to)
 		return to == JOB_RUNNING || to == JOB_PAUSED || to == JOB_CANCELLED || to == JOB_FAILED;
 	case JOB_RUNNING:
 		return to == JOB_DONE || to == JOB_FAILED || to == JOB_CANCELLED ||
-		    to == JOB_PAUSED || to == JOB_QUEUED;
+		    to == JOB_PAUSED || to == JOB_QUEUED || to == JOB_WAITING;
 	case JOB_PAUSED:
 		return to == JOB_QUEUED || to == JOB_CANCELLED;
+	/* A waiting job is not paused: it resumes when its input comes, not
+	 * by resume; a restart queues it, and its replay waits again. */
+	case JOB_WAITING:
+		return to == JOB_RUNNING || to == JOB_CANCELLED || to == JOB_QUEUED ||
+		    to == JOB_FAILED;
 	default:
 		return false;
 	}
@@ -355,6 +361,19 @@ int jobs_recover(struct jobs *j)
 	size_t n;
 	int r;
 
+	/* A job that waited for input when the daemon stopped replays to the
+	 * same point and waits again. */
+	do {
+		r = store_job_ids(j->d->store, JOB_WAITING, NULL, ids, sizeof(ids) / sizeof(ids[0]), &n);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n; i++) {
+			r = jobs_set_state(j, ids[i], JOB_WAITING, JOB_QUEUED,
+			    "the daemon stopped while it waited for input; it replays and waits again", NULL);
+			if (r < 0)
+				return r;
+		}
+	} while (n == sizeof(ids) / sizeof(ids[0]));
 	do {
 		r = store_job_ids(j->d->store, JOB_RUNNING, NULL, ids, sizeof(ids) / sizeof(ids[0]), &n);
 		if (r < 0)
@@ -378,8 +397,10 @@ void jobs_shutdown(struct jobs *j)
 		struct job_run *run = j->runs;
 		int64_t id = run->job->id;
 
+		enum job_state from = run->job->state;
+
 		jobs_run_stop(j, run);
-		jobs_set_state(j, id, JOB_RUNNING, JOB_QUEUED,
+		jobs_set_state(j, id, from, JOB_QUEUED,
 		    "the daemon is stopping; the job resumes at its next start", NULL);
 	}
 }
@@ -475,7 +496,8 @@ int jobs_submit(struct jobs *j, uid_t owner, const char *kind, const char *quest
 	json_t *opts = NULL, *data;
 	int r;
 
-	unfinished = j->counts[JOB_QUEUED] + j->counts[JOB_RUNNING] + j->counts[JOB_PAUSED];
+	unfinished = j->counts[JOB_QUEUED] + j->counts[JOB_RUNNING] + j->counts[JOB_PAUSED] +
+	    j->counts[JOB_WAITING];
 	if (unfinished >= j->d->config->max_queued) {
 		snprintf(err, errlen, "%lld unfinished jobs already (max_queued); try again later",
 		    (long long)j->d->config->max_queued);
@@ -600,7 +622,8 @@ int jobs_finish(struct jobs *j, int64_t id)
 	if (r < 0)
 		return r;
 	runner = jobs_runner(j, job->kind);
-	if (job->state != JOB_QUEUED && job->state != JOB_RUNNING && job->state != JOB_PAUSED)
+	if (job->state != JOB_QUEUED && job->state != JOB_RUNNING && job->state != JOB_PAUSED &&
+	    job->state != JOB_WAITING)
 		r = -EBUSY;
 	else if (runner == NULL || runner->finish == NULL)
 		r = -ENOTSUP;
@@ -616,6 +639,35 @@ int jobs_finish(struct jobs *j, int64_t id)
 		r = jobs_resume(j, id);
 	store_job_free(job);
 	return r;
+}
+
+int jobs_input(struct jobs *j, int64_t id, const char *op, const json_t *args, json_t **ret,
+    char *err, size_t errlen)
+{
+	struct job_run *run = jobs_find_run(j, id);
+	const struct job_runner *runner;
+	struct store_job *job = NULL;
+	int r;
+
+	r = store_job_get(j->d->store, id, &job);
+	if (r < 0)
+		return r;
+	runner = jobs_runner(j, job->kind);
+	if (runner == NULL || runner->input == NULL)
+		r = -ENOTSUP;
+	else if (job_state_is_final(job->state))
+		r = -EBUSY;
+	else
+		r = runner->input(id, run, op, args, ret, err, errlen, runner->userdata);
+	store_job_free(job);
+	return r;
+}
+
+const char *jobs_job_waiting_for(struct jobs *j, int64_t id)
+{
+	struct job_run *run = jobs_find_run(j, id);
+
+	return run ? run->waiting_for : NULL;
 }
 
 struct job_watch *jobs_watch(struct jobs *j, int64_t id, job_watch_fn fn, void *userdata)
@@ -675,6 +727,42 @@ void *job_run_get_data(const struct job_run *r)
 	return r->data;
 }
 
+int job_run_wait(struct job_run *run, const char *what, const char *message, json_t *data)
+{
+	struct jobs *j = run->jobs;
+	int64_t id = run->job->id;
+	int r;
+
+	if (data == NULL)
+		data = json_object();
+	json_object_set_new(data, "for", json_string(what));
+	if (message)
+		json_object_set_new(data, "message", json_string(message));
+	r = run->job->state == JOB_WAITING ? 0 :
+	    jobs_set_state(j, id, JOB_RUNNING, JOB_WAITING, message, message);
+	if (r == 0) {
+		run->job->state = JOB_WAITING;
+		run->waiting_for = strcmp(what, "answer") == 0 ? "answer" : "approval";
+		r = jobs_event(j, id, "waiting", data);
+	}
+	json_decref(data);
+	return r;
+}
+
+int job_run_unwait(struct job_run *run)
+{
+	int r;
+
+	if (run->job->state != JOB_WAITING)
+		return 0;
+	r = jobs_set_state(run->jobs, run->job->id, JOB_WAITING, JOB_RUNNING, "its input came", NULL);
+	if (r == 0) {
+		run->job->state = JOB_RUNNING;
+		run->waiting_for = NULL;
+	}
+	return r;
+}
+
 void job_run_finish(struct job_run *run, enum job_state state, const char *message)
 {
 	struct jobs *j = run->jobs;
@@ -693,7 +781,7 @@ void job_run_finish(struct job_run *run, enum job_state state, const char *messa
 	}
 	run->finished = true;
 	jobs_run_remove(j, run);
-	r = jobs_set_state(j, id, JOB_RUNNING, state,
+	r = jobs_set_state(j, id, run->job->state, state,
 	    state == JOB_DONE ? "finished" : "failed", message);
 	if (r < 0)
 		log_error_errno(r, "job %lld: recording its end", (long long)id);

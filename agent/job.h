@@ -37,6 +37,13 @@ struct job_runner {
 	/* Stop researching and write up what the job has (research finish):
 	 * run is NULL when the job is not running now. NULL: not offered. */
 	int (*finish)(int64_t job_id, struct job_run *run, void *userdata);
+	/* A person's input to a job (op "answer", "approve") or a look at
+	 * what it waits on ("plan"): run is NULL when it is not running.
+	 * *ret (may stay NULL) is the reply's data; -EINVAL with a sentence
+	 * in err for bad input, -EBUSY when the job does not wait for it.
+	 * NULL: not offered. */
+	int (*input)(int64_t job_id, struct job_run *run, const char *op, const json_t *args,
+	    json_t **ret, char *err, size_t errlen, void *userdata);
 	void *userdata;
 };
 
@@ -77,6 +84,14 @@ int jobs_resume(struct jobs *j, int64_t id);
  * kind cannot. */
 int jobs_finish(struct jobs *j, int64_t id);
 
+/* Hand a person's input to a job's runner (struct job_runner.input):
+ * -ENOENT no such job, -ENOTSUP its kind takes none, -EBUSY it has ended
+ * or does not wait for it, -EINVAL bad input (err says why). */
+int jobs_input(struct jobs *j, int64_t id, const char *op, const json_t *args, json_t **ret,
+    char *err, size_t errlen);
+/* What a waiting job waits for ("answer", "approval"), or NULL. */
+const char *jobs_job_waiting_for(struct jobs *j, int64_t id);
+
 /* Append an event to a job's log and tell its watchers. */
 int jobs_event(struct jobs *j, int64_t id, const char *type, json_t *data);
 /* Tell watchers that events up to now were appended (by someone else, e.g.
@@ -94,6 +109,12 @@ const struct store_job *job_run_job(const struct job_run *r);
 struct daemon *job_run_daemon(const struct job_run *r);
 void job_run_set_data(struct job_run *r, void *data);
 void *job_run_get_data(const struct job_run *r);
+/* The run waits for a person's input (what: "answer" or "approval"):
+ * running -> waiting, with a "waiting" event carrying data (stolen, may
+ * be NULL) and message for status. The run keeps its slot. */
+int job_run_wait(struct job_run *r, const char *what, const char *message, json_t *data);
+/* The input came: waiting -> running. */
+int job_run_unwait(struct job_run *r);
 /* End the run: state is JOB_DONE or JOB_FAILED; message may be NULL. */
 void job_run_finish(struct job_run *r, enum job_state state, const char *message);
 void job_run_log(struct job_run *r, const char *level, const char *fmt, ...)

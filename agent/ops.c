@@ -58,6 +58,11 @@ static json_t *ops_job_json(struct daemon *d, const struct store_job *j)
 	json_object_set_new(o, "events", json_integer(j->events));
 	if (waiting != NULL)
 		json_object_set_new(o, "waiting", json_string(waiting));
+	if (j->state == JOB_WAITING) {
+		const char *what = jobs_job_waiting_for(d->jobs, j->id);
+
+		json_object_set_new(o, "waiting_for", what ? json_string(what) : json_null());
+	}
 	return o;
 }
 
@@ -251,7 +256,17 @@ static void ops_change(struct client *c, struct protocol_request *req,
 		return;
 	id = j->id;
 	r = change(d->jobs, id);
-	if (r == -EBUSY)
+	if (r == -EBUSY && j->state == JOB_WAITING) {
+		const char *what = jobs_job_waiting_for(d->jobs, id);
+
+		/* Not paused: it goes on when its input comes. */
+		client_send_error(c, req->id, PROTO_E_BAD_STATE, "job %lld is waiting for %s; it "
+		    "cannot be %s: %s, or cancel or finish it", (long long)id,
+		    what && strcmp(what, "approval") == 0 ? "its plan to be approved" : "an answer",
+		    verb, what && strcmp(what, "approval") == 0 ?
+		    "approve it (research approve ID [--plan FILE])" :
+		    "answer it (research answer ID TEXT... or --skip)");
+	} else if (r == -EBUSY)
 		client_send_error(c, req->id, PROTO_E_BAD_STATE, "job %lld is %s; it cannot be %s",
 		    (long long)id, job_state_to_string(j->state), verb);
 	else if (r < 0) {
@@ -298,7 +313,7 @@ static void op_finish(struct client *c, struct protocol_request *req)
 	r = jobs_finish(d->jobs, j->id);
 	if (r == -EBUSY)
 		client_send_error(c, req->id, PROTO_E_BAD_STATE, "job %lld is %s; only a queued, "
-		    "running or paused job can be finished", (long long)j->id,
+		    "running, paused or waiting job can be finished", (long long)j->id,
 		    job_state_to_string(j->state));
 	else if (r == -ENOTSUP)
 		client_send_error(c, req->id, PROTO_E_BAD_REQUEST, "job %lld is a %s job, which has "
@@ -314,6 +329,46 @@ static void op_finish(struct client *c, struct protocol_request *req)
 		    (unsigned)client_uid(c));
 		ops_reply_job(c, req, j->id);
 	}
+	store_job_free(j);
+}
+
+/* A person's input to a waiting job (answer, approve) or a look at its
+ * plan: handed to the job's runner, which records it as the job's input. */
+static void op_input(struct client *c, struct protocol_request *req)
+{
+	struct daemon *d = client_daemon(c);
+	struct store_job *j = ops_job_get(c, req);
+	json_t *data = NULL, *m;
+	char err[256] = "";
+	int r;
+
+	if (j == NULL)
+		return;
+	r = jobs_input(d->jobs, j->id, req->op->name, req->root, &data, err, sizeof(err));
+	if (r == -EINVAL)
+		client_send_error(c, req->id, PROTO_E_BAD_REQUEST, "%s", err);
+	else if (r == -EBUSY)
+		client_send_error(c, req->id, PROTO_E_BAD_STATE, "job %lld is %s: %s", (long long)j->id,
+		    job_state_to_string(j->state), err[0] ? err : "it takes no input now");
+	else if (r == -ENOTSUP)
+		client_send_error(c, req->id, PROTO_E_BAD_REQUEST, "job %lld is a %s job, which "
+		    "takes no input", (long long)j->id, j->kind);
+	else if (r < 0) {
+		log_error_errno(r, "job %lld: %s: %s", (long long)j->id, req->op->name,
+		    store_errmsg(d->store));
+		client_send_error(c, req->id, PROTO_E_INTERNAL, "job %lld: %s failed", (long long)j->id,
+		    req->op->name);
+	} else if (data) {
+		m = protocol_reply_new(req->id);
+		json_object_update(m, data);
+		client_send(c, m);
+		json_decref(m);
+	} else {
+		log_info("job %lld: %s by uid %u", (long long)j->id, req->op->name,
+		    (unsigned)client_uid(c));
+		ops_reply_job(c, req, j->id);
+	}
+	json_decref(data);
 	store_job_free(j);
 }
 
@@ -533,6 +588,9 @@ static const op_fn ops_handlers[_OP_MAX] = {
 	[OP_PAUSE] = op_pause,
 	[OP_RESUME] = op_resume,
 	[OP_FINISH] = op_finish,
+	[OP_ANSWER] = op_input,
+	[OP_PLAN] = op_input,
+	[OP_APPROVE] = op_input,
 	[OP_WATCH] = op_watch,
 	[OP_REPORT] = op_report,
 	[OP_STATS] = op_stats,

@@ -57,7 +57,8 @@ struct research {
 	bool finish_requested;		/* not placed at a batch yet */
 	bool finish_live;		/* asked while this run was going */
 	bool advancing, again, stopping, waiting_model;
-	uv_timer_t timer;		/* retries and yields */
+	const char *waiting;		/* for a person: "answer", "approval", or NULL */
+	uv_timer_t timer;		/* retries, yields and the answer's deadline */
 	bool timer_live;
 	struct research_slot slots[RESEARCH_MAX_BATCH];
 };
@@ -99,12 +100,12 @@ static int research_decided(struct research *rs, const char *name, json_t **ret)
 	json_decref(rq);
 	if (r < 0)
 		return r;
+	/* effect_decide stores the value itself as the result. */
 	r = store_effect_get(rs->d->store, job_run_id(rs->run), key, &v);
 	if (r < 0)
 		return r;
-	*ret = json_incref(json_object_get(v, "value"));
-	json_decref(v);
-	return *ret ? 0 : -EBADMSG;
+	*ret = v;
+	return 0;
 }
 
 static char *giveup_name(const char *kind, const json_t *request)
@@ -377,14 +378,19 @@ static void research_timer_cb(uv_timer_t *t)
 	research_advance(rs);
 }
 
-static void research_schedule(struct research *rs, uint64_t ms)
+static void research_schedule_cb(struct research *rs, uint64_t ms, uv_timer_cb cb)
 {
 	if (!rs->timer_live) {
 		uv_timer_init(rs->d->loop, &rs->timer);
 		rs->timer.data = rs;
 		rs->timer_live = true;
 	}
-	uv_timer_start(&rs->timer, research_timer_cb, ms, 0);
+	uv_timer_start(&rs->timer, cb, ms, 0);
+}
+
+static void research_schedule(struct research *rs, uint64_t ms)
+{
+	research_schedule_cb(rs, ms, research_timer_cb);
 }
 
 /* A transient failure: try again later, or give up for good (searches,
@@ -510,6 +516,201 @@ static void research_place_finish(struct research *rs, bool fresh)
 	rs->finish_requested = false;
 }
 
+/* ---- waiting for a person ------------------------------------------ */
+
+#define RESEARCH_ANSWER_TIMEOUT_S 600	/* default of option "answer_timeout" */
+
+/* The decision a person's input is recorded under: one per wait point. */
+static const char *wait_name(const char *what)
+{
+	return strcmp(what, "answer") == 0 ? "answer:1" : "approval:1";
+}
+
+/* The input decided for what (an answer, a skip, a plan), handed to the
+ * planner. false: none yet. */
+static bool research_wait_take(struct research *rs, const char *what)
+{
+	json_t *v = NULL;
+	int r;
+
+	if (research_decided(rs, wait_name(what), &v) < 0)
+		return false;
+	r = strcmp(what, "answer") == 0 ? planner_set_answers(rs->p, v) : planner_set_plan(rs->p, v);
+	json_decref(v);
+	if (r < 0) {
+		/* Checked when it was given; a record that still does not fit
+		 * counts as no input rather than stopping the job. */
+		json_t *skip = json_pack("{s:s}", "skipped", "the recorded input could not be used");
+
+		if (strcmp(what, "answer") == 0)
+			planner_set_answers(rs->p, skip);
+		else
+			planner_set_plan(rs->p, skip);
+		json_decref(skip);
+	}
+	return true;
+}
+
+static void research_wait_resume(struct research *rs)
+{
+	rs->waiting = NULL;
+	job_run_unwait(rs->run);
+	/* From the loop, not from the op handler that gave the input. */
+	research_schedule(rs, 0);
+}
+
+/* Record input under the wait's name (the first input wins: an answer
+ * racing the timeout), then go on. */
+static int research_wait_give(struct research *rs, const char *what, const json_t *input)
+{
+	json_t *v = NULL;
+	int r;
+
+	r = research_decide(rs, wait_name(what), input, &v);
+	json_decref(v);
+	if (r < 0)
+		return r;
+	if (rs->waiting && strcmp(rs->waiting, what) == 0)
+		research_wait_resume(rs);
+	return 0;
+}
+
+static void research_deadline_cb(uv_timer_t *t)
+{
+	struct research *rs = t->data;
+	int64_t s = 0;
+	char why[96];
+	json_t *in;
+
+	if (json_get_int(job_run_job(rs->run)->options, "answer_timeout", &s) < 0)
+		s = RESEARCH_ANSWER_TIMEOUT_S;
+	snprintf(why, sizeof(why), "no answer came within %lld s", (long long)s);
+	in = json_pack("{s:s}", "skipped", why);
+	if (research_wait_give(rs, "answer", in) < 0)
+		research_end(rs, JOB_FAILED, "the answer's timeout could not be recorded");
+	json_decref(in);
+}
+
+/* The planner waits for what: take the recorded input, or wait (the job
+ * shows "waiting"; an answer has a deadline, decided once so a replay
+ * after a restart keeps it). true: the input was there, go on. */
+static bool research_wait(struct research *rs, const char *what)
+{
+	json_t *data, *v = NULL, *proposed;
+	int64_t timeout_s = RESEARCH_ANSWER_TIMEOUT_S, deadline, now = time_now_ms();
+	char msg[200], when[32];
+	int64_t id = job_run_id(rs->run);
+
+	if (research_wait_take(rs, what))
+		return true;
+	/* A finish asked for while (or before) waiting: go on without input,
+	 * and the finish applies at the next barrier. */
+	if (rs->finish_requested || rs->finish_at >= 0) {
+		json_t *in = json_pack("{s:s}", "skipped", "the user asked to finish (research finish)");
+
+		research_decide(rs, wait_name(what), in, &v);
+		json_decref(in);
+		json_decref(v);
+		return research_wait_take(rs, what);
+	}
+	rs->waiting = strcmp(what, "answer") == 0 ? "answer" : "approval";
+	if (strcmp(what, "answer") == 0) {
+		json_t *qs = planner_questions(rs->p);
+
+		snprintf(msg, sizeof(msg), "waiting for answers to %zu clarifying question%s: "
+		    "research answer %lld TEXT..., or --skip", json_array_size(qs),
+		    json_array_size(qs) == 1 ? "" : "s", (long long)id);
+		data = json_pack("{s:o}", "questions", qs);
+		json_get_int(job_run_job(rs->run)->options, "answer_timeout", &timeout_s);
+		proposed = json_integer((json_int_t)(now + timeout_s * 1000));
+		if (research_decide(rs, "deadline:answer:1", proposed, &v) == 0 && json_is_integer(v))
+			deadline = json_integer_value(v);
+		else
+			deadline = now + timeout_s * 1000;
+		json_decref(proposed);
+		json_decref(v);
+		time_format(deadline, when);
+		json_object_set_new(data, "deadline", json_string(when));
+		research_schedule_cb(rs, deadline > now ? (uint64_t)(deadline - now) : 0,
+		    research_deadline_cb);
+	} else {
+		snprintf(msg, sizeof(msg), "waiting for its plan to be approved: research plan %lld, "
+		    "then research approve %lld [--plan FILE]", (long long)id, (long long)id);
+		data = json_pack("{s:o}", "plan", planner_plan(rs->p));
+	}
+	job_run_wait(rs->run, rs->waiting, msg, data);
+	return false;
+}
+
+/* research answer / approve / plan, from ops.c through jobs_input. */
+static int research_input(int64_t job_id, struct job_run *run, const char *op, const json_t *args,
+    json_t **ret, char *err, size_t errlen, void *userdata)
+{
+	struct research *rs = run ? job_run_get_data(run) : NULL;
+	const char *want = strcmp(op, "answer") == 0 ? "answer" : "approval";
+	json_t *in, *v;
+	size_t i;
+	int r;
+
+	(void)job_id;
+	(void)userdata;
+	if (strcmp(op, "plan") == 0) {
+		/* Before planning, what it waits on is its questions. */
+		if (rs && rs->waiting && strcmp(rs->waiting, "answer") == 0) {
+			*ret = json_pack("{s:o, s:s}", "questions", planner_questions(rs->p),
+			    "waiting_for", "answer");
+			return 0;
+		}
+		if (rs == NULL || !planner_has_plan(rs->p)) {
+			snprintf(err, errlen, "the job has no plan to show now (it shows one while it "
+			    "runs or waits, once planning is done)");
+			return -EBUSY;
+		}
+		*ret = json_pack("{s:o}", "plan", planner_plan(rs->p));
+		if (rs->waiting)
+			json_object_set_new(*ret, "waiting_for", json_string(rs->waiting));
+		return 0;
+	}
+	if (rs == NULL || rs->waiting == NULL || strcmp(rs->waiting, want) != 0) {
+		snprintf(err, errlen, "the job is not waiting for %s", strcmp(want, "answer") == 0 ?
+		    "an answer" : "its plan to be approved");
+		return -EBUSY;
+	}
+	if (strcmp(op, "answer") == 0) {
+		const json_t *answers = json_object_get(args, "answers");
+
+		if (json_is_true(json_object_get(args, "skip")) == (answers != NULL)) {
+			snprintf(err, errlen, "give either answers or skip");
+			return -EINVAL;
+		}
+		if (answers) {
+			json_array_foreach(answers, i, v)
+				if (!json_is_string(v) || json_string_length(v) == 0 ||
+				    json_string_length(v) > PLANNER_MAX_ANSWER) {
+					snprintf(err, errlen, "each answer is a text of 1 to %d bytes",
+					    PLANNER_MAX_ANSWER);
+					return -EINVAL;
+				}
+			in = json_pack("{s:O}", "answers", answers);
+		} else
+			in = json_pack("{s:s}", "skipped", "the user skipped the questions (research "
+			    "answer --skip)");
+	} else {
+		const json_t *plan = json_object_get(args, "plan");
+
+		if (plan) {
+			r = planner_plan_check(plan, err, errlen);
+			if (r < 0)
+				return r;
+			in = json_pack("{s:O}", "plan", plan);
+		} else
+			in = json_object();
+	}
+	r = research_wait_give(rs, want, in);
+	json_decref(in);
+	return r;
+}
+
 static void research_advance(struct research *rs)
 {
 	int r;
@@ -570,6 +771,11 @@ static void research_advance(struct research *rs)
 			snprintf(msg, sizeof(msg), "the planner failed: %s", strerror(-r));
 			research_end(rs, JOB_FAILED, msg);
 			return;
+		}
+		if (rs->n == 0 && planner_waiting(rs->p)) {
+			if (research_wait(rs, planner_waiting(rs->p)))
+				continue;
+			break;
 		}
 		if (rs->n == 0) {
 			rs->advancing = false;
@@ -707,7 +913,14 @@ static int research_finish(int64_t job_id, struct job_run *run, void *userdata)
 		return r;
 	if (rs && rs->finish_at < 0)
 		rs->finish_requested = rs->finish_live = true;
-	return 0;
+	/* A job waiting for a person goes on without the input. */
+	if (rs && rs->waiting) {
+		json_t *in = json_pack("{s:s}", "skipped", "the user asked to finish (research finish)");
+
+		r = research_wait_give(rs, rs->waiting, in);
+		json_decref(in);
+	}
+	return r;
 }
 
 /* Research jobs start only while a model endpoint answers; until then
@@ -761,6 +974,17 @@ static int research_check(const json_t *options, char *err, size_t errlen, void 
 				snprintf(err, errlen, "option \"language\" takes a language code such as \"en\"");
 				return -EINVAL;
 			}
+		} else if (strcmp(key, "review_plan") == 0) {
+			if (!json_is_boolean(v)) {
+				snprintf(err, errlen, "option \"review_plan\" must be a boolean");
+				return -EINVAL;
+			}
+		} else if (strcmp(key, "answer_timeout") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > 7 * 86400) {
+				snprintf(err, errlen, "option \"answer_timeout\" takes 1 to 604800 seconds");
+				return -EINVAL;
+			}
 		} else if (strcmp(key, "backends") == 0) {
 			size_t i;
 			json_t *b;
@@ -798,6 +1022,7 @@ int research_register(struct daemon *d)
 		.check = research_check,
 		.ready = research_ready,
 		.finish = research_finish,
+		.input = research_input,
 	};
 	struct job_runner reg = runner;
 	int r;

@@ -74,7 +74,7 @@ static int cli_parse_submit(struct cli *cli, int argc, char **argv, int skip, bo
 {
 	enum { OPT_KIND = 256, OPT_MAX_TIME, OPT_MAX_TOKENS, OPT_MAX_FETCHES, OPT_DEPTH,
 		OPT_BREADTH, OPT_OPTIONS, OPT_CONTEXT, OPT_LANGUAGE, OPT_BACKENDS, OPT_WAIT,
-		OPT_NO_VERIFIER };
+		OPT_INTERACTIVE, OPT_REVIEW_PLAN, OPT_ANSWER_TIMEOUT, OPT_NO_VERIFIER };
 	static const struct option longopts[] = {
 		{ "kind", required_argument, NULL, OPT_KIND },
 		{ "max-time", required_argument, NULL, OPT_MAX_TIME },
@@ -87,6 +87,9 @@ static int cli_parse_submit(struct cli *cli, int argc, char **argv, int skip, bo
 		{ "language", required_argument, NULL, OPT_LANGUAGE },
 		{ "backends", required_argument, NULL, OPT_BACKENDS },
 		{ "wait", no_argument, NULL, OPT_WAIT },
+		{ "interactive", no_argument, NULL, OPT_INTERACTIVE },
+		{ "review-plan", no_argument, NULL, OPT_REVIEW_PLAN },
+		{ "answer-timeout", required_argument, NULL, OPT_ANSWER_TIMEOUT },
 		{ "no-verifier", no_argument, NULL, OPT_NO_VERIFIER },
 		{ 0 },
 	};
@@ -116,6 +119,20 @@ static int cli_parse_submit(struct cli *cli, int argc, char **argv, int skip, bo
 			continue;
 		case OPT_WAIT:
 			wait = true;
+			continue;
+		case OPT_INTERACTIVE:
+			json_object_set_new(flags, "interactive", json_true());
+			continue;
+		case OPT_REVIEW_PLAN:
+			json_object_set_new(flags, "review_plan", json_true());
+			continue;
+		case OPT_ANSWER_TIMEOUT:
+			if (str_to_seconds(optarg, 7 * 86400, &v) < 0 || v < 1) {
+				r = cli_usage_error(cli, "--answer-timeout: '%s' is not a duration from 1s "
+				    "to 7d (seconds, or a number with s, m, h or d)", cli_arg(cli, optarg));
+				goto done;
+			}
+			json_object_set_new(flags, "answer_timeout", json_integer(v));
 			continue;
 		case OPT_NO_VERIFIER:
 			json_object_set_new(flags, "verifier", json_false());
@@ -315,6 +332,10 @@ static void cli_list_print(struct cli *cli, const json_t *jobs)
 		const char *why = cli_job_str(job, "waiting");
 		int n = snprintf(num, sizeof(num), "%lld", (long long)cli_job_int(job, "id"));
 		int m = (int)strlen(cli_esc(cli, cli_job_str(job, "state")));
+
+		/* "waiting:answer", "waiting:approval" */
+		if (cli_job_str(job, "waiting_for") != NULL)
+			m += 1 + (int)strlen(cli_esc(cli, cli_job_str(job, "waiting_for")));
 		size_t k = 0;
 
 		if (why != NULL) {
@@ -341,8 +362,11 @@ static void cli_list_print(struct cli *cli, const json_t *jobs)
 			/* Past the reasons kept, the last marker says "and more". */
 			mark = k < nreasons ? k + 1 : nreasons;
 		}
-		snprintf(state, sizeof(state), "%s%.*s", cli_esc(cli, cli_job_str(job, "state")),
-		    (int)mark, "****");
+		snprintf(state, sizeof(state), "%s", cli_esc(cli, cli_job_str(job, "state")));
+		if (cli_job_str(job, "waiting_for") != NULL)
+			snprintf(state + strlen(state), sizeof(state) - strlen(state), ":%.16s",
+			    cli_esc(cli, cli_job_str(job, "waiting_for")));
+		snprintf(state + strlen(state), sizeof(state) - strlen(state), "%.*s", (int)mark, "****");
 		printf("%*lld  ", idw, (long long)cli_job_int(job, "id"));
 		printf("%-*s  ", statew, state);
 		printf("%-20s  ", cli_esc(cli, cli_job_str(job, "created")));
@@ -450,6 +474,8 @@ int cli_cmd_status(struct cli *cli, int argc, char **argv)
 		/* Right under the state: why a queued job does not start. */
 		if (strcmp(keys[i], "state") == 0 && cli_job_str(job, "waiting") != NULL)
 			printf("waiting: %s\n", cli_esc(cli, cli_job_str(job, "waiting")));
+		if (strcmp(keys[i], "state") == 0 && cli_job_str(job, "waiting_for") != NULL)
+			printf("waiting_for: %s\n", cli_esc(cli, cli_job_str(job, "waiting_for")));
 	}
 	if (json_get_object(job, "options", &obj) == 0)
 		cli_print_flat(cli, "options", obj);

@@ -47,7 +47,8 @@ static int cli_cmd_help(struct cli *cli, int argc, char **argv)
 static const struct cli_cmd cli_cmds[] = {
 	{ "submit", "[--kind K] [--max-time DURATION] [--max-tokens N] [--max-fetches N] "
 	    "[--depth N] [--breadth N] [--context N] [--language CODE] [--backends A,B] "
-	    "[--no-verifier] [--options JSON] [--wait] QUESTION...",
+	    "[--interactive] [--review-plan] [--answer-timeout DURATION] [--no-verifier] "
+	    "[--options JSON] [--wait] QUESTION...",
 	    "queue a question and print its job id; --wait: then wait for its end, "
 	    "exit 0 if it is done", cli_cmd_submit },
 	{ "followup", "ID [SUBMIT OPTIONS] QUESTION...",
@@ -67,6 +68,13 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "cancel", "ID", "cancel a job", cli_cmd_job_op },
 	{ "finish", "ID", "stop researching now and write the report from what the job has",
 	    cli_cmd_finish },
+	{ "answer", "ID [TEXT... | --skip]",
+	    "show a waiting job's clarifying questions, answer them (one text each), or let it assume",
+	    cli_cmd_answer },
+	{ "plan", "ID", "print a job's plan as editable text (--json: as JSON)", cli_cmd_plan },
+	{ "approve", "ID [--plan FILE]",
+	    "let a job waiting for plan approval research, with the edited plan if given",
+	    cli_cmd_approve },
 	{ "pause", "ID", "pause a job", cli_cmd_job_op },
 	{ "resume", "ID", "queue a paused job again", cli_cmd_job_op },
 	{ "extract", "FILE|- [--base-url URL] [--content-type TYPE]",

@@ -129,6 +129,10 @@ int cli_cmd_list(struct cli *cli, int argc, char **argv);
 int cli_cmd_status(struct cli *cli, int argc, char **argv);
 int cli_cmd_job_op(struct cli *cli, int argc, char **argv);
 int cli_cmd_finish(struct cli *cli, int argc, char **argv);
+/* cmd-hitl.c */
+int cli_cmd_answer(struct cli *cli, int argc, char **argv);
+int cli_cmd_plan(struct cli *cli, int argc, char **argv);
+int cli_cmd_approve(struct cli *cli, int argc, char **argv);
 int cli_cmd_watch(struct cli *cli, int argc, char **argv);
 int cli_cmd_report(struct cli *cli, int argc, char **argv);
 int cli_cmd_extract(struct cli *cli, int argc, char **argv);

@@ -13,6 +13,7 @@ static const char *const job_state_names[_JOB_STATE_MAX] = {
 	[JOB_DONE] = "done",
 	[JOB_FAILED] = "failed",
 	[JOB_CANCELLED] = "cancelled",
+	[JOB_WAITING] = "waiting",
 };
 
 const char *job_state_to_string(enum job_state s)
@@ -87,6 +88,17 @@ static const struct protocol_op protocol_ops[_OP_MAX] = {
 		{ "all", ARG_BOOL, 0, 0, 0 },
 	} },
 	[OP_FINISH] = { OP_FINISH, "finish", { JOB_ARG } },
+	/* A waiting job's input: "answers" (strings) or "skip": true. */
+	[OP_ANSWER] = { OP_ANSWER, "answer", {
+		JOB_ARG,
+		{ "answers", ARG_ARRAY, 0, 1, 3 },
+		{ "skip", ARG_BOOL, 0, 0, 0 },
+	} },
+	[OP_PLAN] = { OP_PLAN, "plan", { JOB_ARG } },
+	[OP_APPROVE] = { OP_APPROVE, "approve", {
+		JOB_ARG,
+		{ "plan", ARG_OBJECT, 0, 0, 0 },
+	} },
 	[OP_PUBKEY] = { OP_PUBKEY, "pubkey", { { 0 } } },
 	[OP_SOURCE_TEXT] = { OP_SOURCE_TEXT, "source_text", {
 		JOB_ARG,
@@ -118,6 +130,7 @@ static const char *protocol_type_name(enum protocol_arg_type t)
 	case ARG_INT: return "an integer";
 	case ARG_BOOL: return "a boolean";
 	case ARG_OBJECT: return "an object";
+	case ARG_ARRAY: return "an array";
 	}
 	return "?";
 }
@@ -131,6 +144,7 @@ static int protocol_arg_check(const struct protocol_arg *a, json_t *v, char *err
 	case ARG_INT: ok = json_is_integer(v); break;
 	case ARG_BOOL: ok = json_is_boolean(v); break;
 	case ARG_OBJECT: ok = json_is_object(v); break;
+	case ARG_ARRAY: ok = json_is_array(v); break;
 	default: ok = 0;
 	}
 	if (!ok) {
@@ -141,6 +155,13 @@ static int protocol_arg_check(const struct protocol_arg *a, json_t *v, char *err
 		json_int_t n = json_integer_value(v);
 		if (n < a->min || n > a->max) {
 			snprintf(errmsg, errlen, "field \"%s\" must be between %lld and %lld",
+			    a->name, (long long)a->min, (long long)a->max);
+			return -ERANGE;
+		}
+	} else if (a->type == ARG_ARRAY) {
+		size_t n = json_array_size(v);
+		if ((int64_t)n < a->min || (int64_t)n > a->max) {
+			snprintf(errmsg, errlen, "field \"%s\" must have %lld to %lld items",
 			    a->name, (long long)a->min, (long long)a->max);
 			return -ERANGE;
 		}

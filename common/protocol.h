@@ -37,6 +37,7 @@ enum job_state {
 	JOB_DONE,
 	JOB_FAILED,
 	JOB_CANCELLED,
+	JOB_WAITING,	/* for a person's input: an answer or a plan approval */
 	_JOB_STATE_MAX,
 };
 
@@ -68,6 +69,9 @@ enum protocol_op_id {
 	OP_INDEX_ADD,
 	OP_SOURCES,
 	OP_FINISH,
+	OP_ANSWER,
+	OP_PLAN,
+	OP_APPROVE,
 	OP_PUBKEY,
 	OP_SOURCE_TEXT,
 	OP_VERIFY_EVENTS,
@@ -75,7 +79,8 @@ enum protocol_op_id {
 	_OP_MAX,
 };
 
-enum protocol_arg_type { ARG_STRING, ARG_INT, ARG_BOOL, ARG_OBJECT };
+enum protocol_arg_type { ARG_STRING, ARG_INT, ARG_BOOL, ARG_OBJECT, ARG_ARRAY };
+/* ARG_ARRAY: min..max items */
 
 struct protocol_arg {
 	const char *name;

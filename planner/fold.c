@@ -557,6 +557,7 @@ int planner_apply(struct planner *p, size_t i, int r, const json_t *res)
 		}
 		break;
 	case PL_BRIEF: apply_brief(p, v); break;
+	case PL_CLARIFY: pl_apply_clarify(p, v); break;
 	case PL_PLAN: pl_apply_plan(p, v); break;
 	case PL_SEARCH: apply_search(p, sl->a, r, res); break;
 	case PL_FETCH: apply_fetch(p, sl->a, r, res); break;

@@ -32,7 +32,12 @@
 enum pl_phase {
 	PL_START, PL_BRIEF, PL_PLAN, PL_SEARCH, PL_FETCH, PL_TEXT, PL_READ, PL_CLOCK,
 	PL_REFLECT, PL_OUTLINE, PL_WRITE, PL_JUDGE, PL_REWRITE, PL_REJUDGE, PL_END, PL_DONE,
+	/* a person in the loop (hitl.c): questions, the wait for their
+	 * answers, the wait for the plan's approval */
+	PL_CLARIFY, PL_ASK, PL_REVIEW,
 };
+
+#define PL_MAX_CLARIFY 3	/* clarifying questions asked */
 
 enum pl_qstate { PLQ_OPEN, PLQ_ANSWERED, PLQ_MISSING, PLQ_CONTRADICTED };
 
@@ -44,6 +49,7 @@ struct pl_question {
 	int tried;		/* rounds it was searched for */
 	bool gap_added;		/* came from reflection */
 	bool from_parent;	/* a follow-up's stand-in for its parent job's findings */
+	bool user_added;	/* added by the person who reviewed the plan */
 };
 
 struct pl_query {
@@ -168,6 +174,15 @@ struct planner {
 	struct pl_slot slot[PL_MAX_BATCH];
 	size_t nreq;
 
+	/* a person in the loop (hitl.c) */
+	bool interactive, review_plan;
+	json_t *clarify;	/* the questions asked (array), NULL before */
+	json_t *answers;	/* their answers (array), NULL when none came */
+	char *skipped;		/* why no answer (or approval) came */
+	bool answered, approved;
+	bool plan_edited;
+	json_t *plan_removed;	/* sub-questions the reviewer removed */
+	char *approval_skipped;
 	/* the verifier pass */
 	bool verifier;		/* enabled (the job's "verifier" option) */
 	size_t judged, supported, partly, rewritten, removed_unsupported;
@@ -218,6 +233,16 @@ bool pl_sentence_ok(const struct planner *p, const struct pl_sentence *s, int se
 
 /* report.c */
 int pl_report_build(struct planner *p);
+
+/* hitl.c: a person in the loop */
+json_t *pl_call_clarify(struct planner *p);
+void pl_apply_clarify(struct planner *p, const json_t *v);
+/* Lines for the brief's prompt: the questions asked and their answers. */
+void pl_hitl_prompt(struct planner *p, struct buf *b);
+/* Lines for "Method and limits", and the report data's "human". */
+void pl_hitl_report(struct planner *p, struct buf *b);
+json_t *pl_hitl_report_data(const struct planner *p);
+void pl_hitl_free(struct planner *p);
 
 /* text.c */
 char *pl_strdup_capped(const char *s, size_t max);

@@ -50,6 +50,8 @@ int planner_new(int64_t job_id, const char *question, const json_t *options,
 		p->language = xstrdup(s);
 	if (json_is_array(json_object_get(options, "backends")))
 		p->backends = json_incref(json_object_get(options, "backends"));
+	p->interactive = json_is_true(json_object_get(options, "interactive"));
+	p->review_plan = json_is_true(json_object_get(options, "review_plan"));
 	p->f = xcalloc(PL_MAX_FINDINGS, sizeof(*p->f));
 	p->sec = xcalloc(PL_MAX_SECTIONS, sizeof(*p->sec));
 	p->phase = PL_START;
@@ -100,6 +102,7 @@ struct planner *planner_free(struct planner *p)
 		free(p->f[i].claim);
 		free(p->f[i].quote);
 	}
+	pl_hitl_free(p);
 	free(p->f);
 	for (size_t i = 0; i < p->nsec; i++) {
 		free(p->sec[i].heading);
@@ -406,6 +409,11 @@ static void build(struct planner *p)
 	case PL_REJUDGE:
 		pl_build_judge(p, true);
 		break;
+	case PL_CLARIFY:
+		add_req(p, "llm.chat", pl_call_clarify(p), PL_CLARIFY, 0, 0, 0);
+		break;
+	case PL_ASK:
+	case PL_REVIEW:
 	case PL_DONE:
 		break;
 	}
@@ -418,7 +426,7 @@ int planner_next(struct planner *p, const struct planner_req **ret, size_t *ret_
 {
 	/* A batch that was handed out and not folded yet is handed out
 	 * again (the runner restarted it). */
-	while (p->nreq == 0 && p->phase != PL_DONE) {
+	while (p->nreq == 0 && p->phase != PL_DONE && planner_waiting(p) == NULL) {
 		build(p);
 		if (p->nreq == 0)
 			advance(p);
@@ -428,6 +436,8 @@ int planner_next(struct planner *p, const struct planner_req **ret, size_t *ret_
 
 		if (r < 0)
 			return r;
+		if (p->interactive || p->review_plan)
+			json_object_set_new(p->report_data, "human", pl_hitl_report_data(p));
 	}
 	*ret = p->req;
 	*ret_n = p->nreq;
@@ -526,9 +536,22 @@ static bool should_stop(struct planner *p)
 static void advance(struct planner *p)
 {
 	switch (p->phase) {
-	case PL_START: p->phase = PL_BRIEF; break;
+	case PL_START: p->phase = p->interactive ? PL_CLARIFY : PL_BRIEF; break;
+	case PL_CLARIFY:
+		p->phase = p->clarify && json_array_size(p->clarify) > 0 ? PL_ASK : PL_BRIEF;
+		break;
+	case PL_ASK: p->phase = PL_BRIEF; break;
 	case PL_BRIEF: p->phase = PL_PLAN; break;
-	case PL_PLAN: p->phase = PL_SEARCH; p->kept_round = 0; break;
+	case PL_PLAN:
+		/* Nothing to review when planning gave nothing. */
+		if (p->review_plan && p->nq > 0) {
+			p->phase = PL_REVIEW;
+			break;
+		}
+		p->phase = PL_SEARCH;
+		p->kept_round = 0;
+		break;
+	case PL_REVIEW: p->phase = PL_SEARCH; p->kept_round = 0; break;
 	case PL_SEARCH: p->phase = PL_FETCH; break;
 	case PL_FETCH: p->phase = PL_TEXT; break;
 	case PL_TEXT: p->phase = PL_READ; break;
@@ -572,6 +595,7 @@ static const char *phase_name(enum pl_phase ph)
 	static const char *const names[] = {
 		"starting", "brief", "plan", "search", "fetch", "extract", "read", "clock",
 		"reflect", "outline", "write", "verify", "rewrite", "verify", "publish", "done",
+		"clarify", "waiting for answers", "waiting for plan approval",
 	};
 
 	return names[ph];

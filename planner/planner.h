@@ -62,6 +62,33 @@ int planner_barrier(struct planner *p);
  * user's `research finish`); given as the job's input, so replays agree. */
 void planner_finish_now(struct planner *p, const char *why);
 
+/* ---- a person in the loop (options "interactive", "review_plan") ----
+ * When planner_next gives an empty batch and planner_waiting() is not
+ * NULL, the planner waits for a person's input, which the runner records
+ * as the job's input (a decision) and hands over with planner_set_*();
+ * then planner_next goes on. */
+#define PLANNER_MAX_ANSWER 2000		/* bytes of one answer */
+
+/* "answer" (to planner_questions()), "approval" (of planner_plan()) or NULL. */
+const char *planner_waiting(const struct planner *p);
+/* The clarifying questions asked: an array of strings (new reference). */
+json_t *planner_questions(const struct planner *p);
+/* Is there a plan (planning is done)? */
+bool planner_has_plan(const struct planner *p);
+/* The plan: {"subquestions":[{"question":S,"queries":[S,...],"origin":O}]},
+ * origin "plan", "user" or "gap" (added by reflection). A new reference. */
+json_t *planner_plan(const struct planner *p);
+/* Check a plan a person edited ({"subquestions":[...]} as above, origin
+ * ignored): 0, or -EINVAL with a sentence in err. */
+int planner_plan_check(const json_t *plan, char *err, size_t errlen);
+/* The answers: {"answers":[S,...]} or {"skipped":WHY}. -EINVAL when the
+ * planner does not wait for answers or in is neither. */
+int planner_set_answers(struct planner *p, const json_t *in);
+/* The approval: {} (the plan as it is), {"plan":PLAN} (edited: removed
+ * sub-questions are never researched, added ones are) or {"skipped":WHY}
+ * (no approval came: the plan as it is). */
+int planner_set_plan(struct planner *p, const json_t *in);
+
 /* Progress for watchers: phase, open/done sub-questions, sources fetched,
  * findings kept/rejected, tokens used. A new reference. */
 json_t *planner_progress(const struct planner *p);

@@ -127,11 +127,28 @@ json_t *pl_call_brief(struct planner *p)
 	struct buf b;
 
 	buf_init(&b, PROMPT_MAX);
+	pl_hitl_prompt(p, &b);
 	buf_puts(&b, "Task: write a research brief for the question below: its scope, the key terms "
 	    "to search for, what a complete answer must contain, and the language code of the "
 	    "question (for example en, de, fr).\n");
 	pl_put_question(p, &b);
 	return pl_request(p, "brief", obj_schema(props, req), &b);
+}
+
+/* Before the brief of an interactive job: what to ask the user, if
+ * anything (hitl.c takes the answer). */
+json_t *pl_call_clarify(struct planner *p)
+{
+	json_t *props = json_pack("{s:o}", "questions", array_schema(str_schema(300), 0, PL_MAX_CLARIFY));
+	struct buf b;
+
+	buf_init(&b, PROMPT_MAX);
+	buf_printf(&b, "Task: before research starts, ask the user at most %d short clarifying "
+	    "questions whose answers would change what to research (an ambiguous term, the scope, "
+	    "a time frame or a place). Ask none when the question is clear.\n", PL_MAX_CLARIFY);
+	put_language(p, &b);
+	pl_put_question(p, &b);
+	return pl_request(p, "clarify", obj_schema(props, (const char *const[]){ "questions", NULL }), &b);
 }
 
 json_t *pl_call_plan(struct planner *p)

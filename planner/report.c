@@ -500,6 +500,7 @@ int pl_report_build(struct planner *p)
 	buf_printf(&b, "- Model: %s at %s; %lld calls, %lld failed.\n",
 	    p->model ? p->model : "none", p->endpoint ? p->endpoint : "no endpoint",
 	    (long long)p->model_calls, (long long)p->model_errors);
+	pl_hitl_report(p, &b);
 
 	buf_puts(&b, "\n## References\n\n");
 	for (int n = 1; n < next; n++)

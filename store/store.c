@@ -184,6 +184,35 @@ static const char *const store_migrations[] = {
 	 * jobs_state stay for by-owner lists and the scheduler's by-kind ids) */
 	"CREATE INDEX jobs_state_id ON jobs(state, id);"
 	"CREATE INDEX jobs_owner_state ON jobs(owner, state, id);",
+	/* 7 (human in the loop): a job may wait for a person's input, state
+	 * 'waiting'. SQLite cannot change a CHECK in place: the table is
+	 * rebuilt with the same ids, so job_events and the job_* tables stay
+	 * valid (foreign keys are off while migrating, see store_migrate). */
+	"CREATE TABLE jobs_new ("
+	"  id INTEGER PRIMARY KEY,"
+	"  owner INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  question TEXT NOT NULL,"
+	"  options TEXT NOT NULL DEFAULT '{}',"
+	"  state TEXT NOT NULL CHECK (state IN"
+	"    ('queued','running','paused','waiting','done','failed','cancelled')),"
+	"  message TEXT,"
+	"  usage TEXT NOT NULL DEFAULT '{}',"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  started INTEGER,"
+	"  finished INTEGER"
+	");"
+	"INSERT INTO jobs_new (id, owner, kind, question, options, state, message, usage,"
+	"  created, updated, started, finished)"
+	"  SELECT id, owner, kind, question, options, state, message, usage,"
+	"  created, updated, started, finished FROM jobs;"
+	"DROP TABLE jobs;"
+	"ALTER TABLE jobs_new RENAME TO jobs;"
+	"CREATE INDEX jobs_state ON jobs(state, kind, id);"
+	"CREATE INDEX jobs_owner ON jobs(owner, id);"
+	"CREATE INDEX jobs_state_id ON jobs(state, id);"
+	"CREATE INDEX jobs_owner_state ON jobs(owner, state, id);",
 };
 
 #define STORE_MIGRATIONS ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -242,7 +271,7 @@ static const char *const store_sql[_STMT_MAX] = {
 	[STMT_JOB_IDS_KIND] =
 	    "SELECT id FROM jobs WHERE state = :state AND kind = :kind ORDER BY id ASC LIMIT :limit",
 	[STMT_JOB_UNFINISHED] =
-	    "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'paused')",
+	    "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running', 'paused', 'waiting')",
 	[STMT_JOB_COUNT_STATE] = "SELECT count(*) FROM jobs WHERE state = :state",
 	[STMT_EVENT_LAST] =
 	    "SELECT seq, hash FROM job_events WHERE job_id = :job ORDER BY seq DESC LIMIT 1",

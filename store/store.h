@@ -70,7 +70,7 @@ int store_job_list(struct store *s, uid_t owner, int state, int64_t limit,
  * most max. */
 int store_job_ids(struct store *s, enum job_state state, const char *kind, int64_t *ids,
     size_t max, size_t *ret_n);
-/* Jobs queued, running or paused. */
+/* Jobs queued, running, paused or waiting. */
 int store_job_count_unfinished(struct store *s, int64_t *ret);
 /* Jobs in each state. Reads an index per state: agent/job.c calls it once
  * at start and keeps the counts in memory from then on. */

@@ -118,6 +118,8 @@ static json_t *answer_llm(struct world *w, const char *schema, const char *promp
 {
 	int n = (int)count(w, "llm.chat", schema) - 1;	/* this call is logged already */
 
+	if (strcmp(schema, "clarify") == 0)
+		return llm_ok(jl(w->clarify ? w->clarify : "{'questions':[]}"), 50);
 	if (strcmp(schema, "brief") == 0)
 		return llm_ok(jl("{'scope':'the question as asked','key_terms':['bees'],"
 		    "'complete_answer':'a cited answer','language':'en'}"), 100);
@@ -301,6 +303,19 @@ void world_run(struct world *w, const char *question)
 		if (w->batches == MAX_BATCHES)
 			fail_msg("the planner is still asking after %d batches", MAX_BATCHES);
 		assert_int_equal(planner_next(w->p, &reqs, &n), 0);
+		if (n == 0 && planner_waiting(w->p) != NULL) {
+			const char *what = planner_waiting(w->p);
+			json_t *in;
+
+			if (w->input == NULL)
+				fail_msg("the planner waits for %s", what);
+			in = w->input(w, what);
+			assert_int_equal(strcmp(what, "answer") == 0 ? planner_set_answers(w->p, in) :
+			    planner_set_plan(w->p, in), 0);
+			json_decref(in);
+			w->waits++;
+			continue;
+		}
 		if (n == 0)
 			break;
 		assert_true(n <= 64);

@@ -70,6 +70,12 @@ struct world {
 	bool verifier_down;	/* every llm.verify call fails */
 	int64_t read_tokens;	/* prompt tokens a read reports; 0: 100 */
 	const char *finish_after;	/* schema of the batch after which the user finishes */
+	/* The "clarify" reply (NULL: no questions), and a person's input when
+	 * the planner waits (NULL: waiting fails the test), handed over with
+	 * planner_set_answers or planner_set_plan as the runner does. */
+	const char *clarify;
+	json_t *(*input)(struct world *w, const char *what);
+	int waits;
 	const char *options;
 	/* Optional: a follow-up's parent (planner_set_parent as job 3). */
 	const json_t *parent;

@@ -7,7 +7,7 @@ data file, following /work/prompts/contract.md (summarised in README.md).
     python3 tests/scenario/model.py DATA.json [--port 0] [--port-file F]
         [--log F] [--slots 2] [--ctx 8192] [--delay-ms N]
         [--delay-by-schema read=300,plan=50] [--reverse] [--token-rate T]
-        [--fail-first N] [--invent-quotes] [--stuck-gaps]
+        [--fail-first N] [--invent-quotes] [--stuck-gaps] [--clarify N]
 
 It may quote only text present in the prompt it was sent: every quote it
 is about to send is checked against the prompt, and one that is not there
@@ -33,7 +33,8 @@ import qa  # noqa: E402
 import web  # noqa: E402
 
 BODY_MAX = 16 * 1024 * 1024     # larger requests get 413, never a cut body
-SCHEMAS = ("brief", "plan", "read", "reflect", "outline", "write", "judge", "rewrite")
+SCHEMAS = ("clarify", "brief", "plan", "read", "reflect", "outline", "write", "judge", "rewrite")
+LOGGED_PROMPTS = ("clarify", "brief")   # their user message goes into the log
 STREAM_PIECE = 24               # characters of content per SSE chunk
 
 RE_SUBQ = re.compile(r"^SUBQUESTION: (.*)$")
@@ -135,16 +136,23 @@ def fit(obj, schema):
 class Script:
     """The replies, from the data file and the prompt alone."""
 
-    def __init__(self, data, invent_quotes=False, stuck_gaps=False, unsupported=None):
+    def __init__(self, data, invent_quotes=False, stuck_gaps=False, unsupported=None, clarify=0):
         self.by_question = {collapse(q["question"]): q for q in data["questions"]}
         self.invent_quotes = invent_quotes
         self.stuck_gaps = stuck_gaps
         self.unsupported = unsupported
+        self.n_clarify = clarify
         self.invented_for = set()
         self.lock = threading.Lock()
 
     def question(self, p):
         return self.by_question.get(collapse(p["question"] or ""))
+
+    def clarify(self, p, q):
+        """--clarify N: N questions (0: none, the job goes on at once)."""
+        text = p["question"] or ""
+        return {"questions": ["Clarifying question %d: which aspect of \"%s\" matters most?"
+                              % (i + 1, text[:80]) for i in range(self.n_clarify)]}
 
     def brief(self, p, q):
         text = p["question"] or ""
@@ -287,7 +295,7 @@ class State:
 
     def __init__(self, a, data):
         self.a = a
-        self.script = Script(data, a.invent_quotes, a.stuck_gaps, a.unsupported)
+        self.script = Script(data, a.invent_quotes, a.stuck_gaps, a.unsupported, a.clarify)
         self.cond = threading.Condition()
         self.busy = [False] * a.slots
         self.seq = 0
@@ -434,6 +442,8 @@ class Handler(BaseHTTPRequestHandler):
                 last = [l for l in message_text(users[-1]).split("\n") if l.strip()]
                 if last and last[-1].startswith("QUESTION: "):
                     rec["question"] = last[-1][len("QUESTION: "):].strip()   # the job, for bench/agent
+                if name in LOGGED_PROMPTS:
+                    rec["user"] = message_text(users[-1])
                 prompt = "\n".join(message_text(m) for m in req["messages"])
                 prompt_tokens = tokens(len(prompt.encode()))
                 if prompt_tokens > a.ctx:
@@ -577,10 +587,13 @@ def parse_args(argv):
     ap.add_argument("--stuck-gaps", action="store_true")
     ap.add_argument("--unsupported", metavar="TEXT",
                     help="the verifier judges sentences holding TEXT unsupported")
+    ap.add_argument("--clarify", type=int, default=0, help="clarifying questions asked (0 to 3)")
     a = ap.parse_args(argv)
     for k in ("slots", "ctx"):
         if getattr(a, k) < 1:
             ap.error("--%s must be at least 1" % k)
+    if not 0 <= a.clarify <= 3:
+        ap.error("--clarify takes 0 to 3")
     for k in ("delay_ms", "fail_first", "token_rate"):
         if getattr(a, k) < 0:
             ap.error("--%s must not be negative" % k.replace("_", "-"))

@@ -21,7 +21,8 @@ static void test_state_machine(void **state)
 	static const char *const allowed[] = {
 		"queued>running", "queued>paused", "queued>cancelled", "queued>failed",
 		"running>done", "running>failed", "running>cancelled", "running>paused", "running>queued",
-		"paused>queued", "paused>cancelled",
+		"paused>queued", "paused>cancelled", "running>waiting",
+		"waiting>running", "waiting>cancelled", "waiting>queued", "waiting>failed",
 	};
 	for (int from = 0; from < _JOB_STATE_MAX; from++) {
 		for (int to = 0; to < _JOB_STATE_MAX; to++) {
@@ -290,6 +291,53 @@ static void test_recover_and_shutdown(void **state)
 	assert_int_equal(state_of(f, a), JOB_RUNNING);
 }
 
+/* A run that waits for a person: state waiting with what it waits for,
+ * not pausable or resumable, cancellable; back to running when its input
+ * comes; a restart queues it again. */
+static void test_waiting(void **state)
+{
+	struct fixture *f = *state;
+	int64_t a = submit(f, "t", "a"), b = submit(f, "t", "b");
+	struct job_run *ra = live[0], *rb = live[1];
+	int64_t counts[_JOB_STATE_MAX];
+
+	assert_non_null(ra);
+	assert_non_null(rb);
+	assert_int_equal(job_run_wait(ra, "answer", "waiting for answers", NULL), 0);
+	assert_int_equal(state_of(f, a), JOB_WAITING);
+	assert_string_equal(jobs_job_waiting_for(f->d.jobs, a), "answer");
+	assert_null(jobs_job_waiting_for(f->d.jobs, b));
+	jobs_counts(f->d.jobs, counts);
+	assert_int_equal(counts[JOB_WAITING], 1);
+	assert_int_equal(jobs_resume(f->d.jobs, a), -EBUSY);
+	assert_int_equal(jobs_pause(f->d.jobs, a), -EBUSY);
+	assert_int_equal(state_of(f, a), JOB_WAITING);
+	assert_int_equal(job_run_unwait(ra), 0);
+	assert_int_equal(state_of(f, a), JOB_RUNNING);
+	assert_null(jobs_job_waiting_for(f->d.jobs, a));
+	/* waiting, then done: the run ends from whatever state it is in */
+	assert_int_equal(job_run_wait(ra, "approval", NULL, NULL), 0);
+	assert_string_equal(jobs_job_waiting_for(f->d.jobs, a), "approval");
+	assert_int_equal(jobs_cancel(f->d.jobs, a, "test"), 0);
+	assert_int_equal(state_of(f, a), JOB_CANCELLED);
+
+	/* a job waiting when the daemon died is queued and started again */
+	assert_int_equal(job_run_wait(rb, "answer", NULL, NULL), 0);
+	jobs_free(f->d.jobs);
+	assert_int_equal(jobs_new(&f->d, &f->d.jobs), 0);
+	assert_int_equal(jobs_register_runner(f->d.jobs, &trun), 0);
+	memset(live, 0, sizeof(live));
+	starts = 0;
+	assert_int_equal(state_of(f, b), JOB_WAITING);
+	assert_int_equal(jobs_recover(f->d.jobs), 0);
+	assert_int_equal(starts, 1);
+	assert_int_equal(state_of(f, b), JOB_RUNNING);
+	/* jobs_shutdown from waiting queues it too */
+	assert_int_equal(job_run_wait(live[0], "answer", NULL, NULL), 0);
+	jobs_shutdown(f->d.jobs);
+	assert_int_equal(state_of(f, b), JOB_QUEUED);
+}
+
 /* The in-memory counts agree with the store after every kind of change,
  * and survive a restart (jobs_new reads them back). */
 static void assert_counts_match_store(struct fixture *f)
@@ -385,6 +433,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_finish_inside_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_options_and_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_and_shutdown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
 	};

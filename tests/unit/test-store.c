@@ -280,6 +280,64 @@ static void test_job_query_plans(void **state)
 	assert_int_equal(p.statements, 8);
 }
 
+/* Migration 7 rebuilds jobs to allow 'waiting': a database at version 6
+ * (jobs with the old CHECK) keeps its job ids, their events and options,
+ * and takes the new state afterwards. */
+static void test_migration_waiting(void **state)
+{
+	struct fixture *f = *state;
+	int64_t a = add_job(f->s, 5, "first"), b = add_job(f->s, 6, "second"), unfinished = 0;
+	int64_t counts[_JOB_STATE_MAX];
+	json_t *data = json_pack("{s:s}", "x", "y");
+	struct store_job *j = NULL;
+
+	assert_int_equal(store_event_append(f->s, b, 2000, "log", data, NULL), 0);
+	json_decref(data);
+	store_close(f->s);
+	f->s = NULL;
+	/* Back to version 6's table, with a gap in the ids. */
+	raw_exec(f->path, "PRAGMA foreign_keys = OFF; BEGIN;"
+	    "CREATE TABLE jobs_old (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL,"
+	    " kind TEXT NOT NULL, question TEXT NOT NULL, options TEXT NOT NULL DEFAULT '{}',"
+	    " state TEXT NOT NULL CHECK (state IN"
+	    " ('queued','running','paused','done','failed','cancelled')), message TEXT,"
+	    " usage TEXT NOT NULL DEFAULT '{}', created INTEGER NOT NULL, updated INTEGER NOT NULL,"
+	    " started INTEGER, finished INTEGER);"
+	    "INSERT INTO jobs_old SELECT id, owner, kind, question, options, state, message, usage,"
+	    " created, updated, started, finished FROM jobs;"
+	    "DROP TABLE jobs; ALTER TABLE jobs_old RENAME TO jobs;"
+	    "CREATE INDEX jobs_state ON jobs(state, kind, id); CREATE INDEX jobs_owner ON jobs(owner, id);"
+	    "CREATE INDEX jobs_state_id ON jobs(state, id);"
+	    "CREATE INDEX jobs_owner_state ON jobs(owner, state, id);"
+	    "UPDATE jobs SET id = 7 WHERE id = 1; PRAGMA user_version = 6; COMMIT;");
+	(void)a;
+	{
+		sqlite3 *db;
+
+		assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+		assert_int_not_equal(sqlite3_exec(db, "UPDATE jobs SET state = 'waiting'", NULL, NULL,
+		    NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+	assert_int_equal(store_open(f->path, &f->s), 0);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), store_schema_latest());
+	assert_int_equal(store_job_get(f->s, 7, &j), 0);
+	assert_string_equal(j->question, "first");
+	store_job_free(j);
+	assert_int_equal(store_job_get(f->s, b, &j), 0);
+	assert_string_equal(j->question, "second");
+	assert_int_equal(j->owner, 6);
+	assert_int_equal(j->events, 1);
+	store_job_free(j);
+	assert_int_equal(raw_int(f->path, "PRAGMA foreign_key_check"), -1);	/* no row */
+	assert_int_equal(store_job_set_state(f->s, b, JOB_WAITING, "waiting for answers", 3), 0);
+	assert_int_equal(store_job_count(f->s, counts), 0);
+	assert_int_equal(counts[JOB_WAITING], 1);
+	assert_int_equal(counts[JOB_QUEUED], 1);
+	assert_int_equal(store_job_count_unfinished(f->s, &unfinished), 0);
+	assert_int_equal(unfinished, 2);
+}
+
 static void test_job_counts(void **state)
 {
 	struct fixture *f = *state;
@@ -446,6 +504,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_is_atomic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_job_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_job_query_plans, setup, teardown),
