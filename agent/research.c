@@ -27,46 +27,10 @@
 #include "str.h"
 #include "xmalloc.h"
 
-#define RESEARCH_MAX_BATCH 64
-#define RESEARCH_GIVE_UP_TRIES 3	/* of a search, fetch or extraction */
-#define RESEARCH_BACKOFF_MAX_MS 60000
-#define RESEARCH_MAX_TEXT (16 * 1024 * 1024)
-#define RESEARCH_MAX_REPORT_DATA (64 * 1024 * 1024)	/* a parent's report data */
-
-struct research;
-
-struct research_slot {
-	struct research *rs;
-	size_t i;
-	struct effect_call *call;
-	json_t *result;
-	int r;
-	bool done, replayed;
-	bool gave_up;		/* failed for good: the planner sees a failure */
-	unsigned tries;
-};
-
-struct research {
-	struct job_run *run;
-	struct daemon *d;
-	struct planner *p;
-	const struct planner_req *reqs;
-	size_t n, pending;
-	unsigned batch;			/* barriers passed: the planner's clock */
-	int64_t finish_at;		/* the batch a user's finish applies at, or -1 */
-	bool finish_requested;		/* not placed at a batch yet */
-	bool finish_live;		/* asked while this run was going */
-	bool advancing, again, stopping, waiting_model;
-	const char *waiting;		/* for a person: "answer", "approval", or NULL */
-	uv_timer_t timer;		/* retries, yields and the answer's deadline */
-	bool timer_live;
-	struct research_slot slots[RESEARCH_MAX_BATCH];
-};
-
-static void research_advance(struct research *rs);
+#include "research-internal.h"
 
 /* jobs_event borrows data: this takes it. */
-static void research_event(struct research *rs, const char *type, json_t *data)
+void research_event(struct research *rs, const char *type, json_t *data)
 {
 	jobs_event(rs->d->jobs, job_run_id(rs->run), type, data);
 	json_decref(data);
@@ -82,14 +46,14 @@ static int decide(struct daemon *d, int64_t job_id, const char *name, const json
 	return effect_decide(d->effects, job_id, name, proposed, ret);
 }
 
-static int research_decide(struct research *rs, const char *name, const json_t *proposed,
+int research_decide(struct research *rs, const char *name, const json_t *proposed,
     json_t **ret)
 {
 	return decide(rs->d, job_run_id(rs->run), name, proposed, ret);
 }
 
 /* Was name decided already? (-ENOENT when not.) */
-static int research_decided(struct research *rs, const char *name, json_t **ret)
+int research_decided(struct research *rs, const char *name, json_t **ret)
 {
 	json_t *rq = json_pack("{s:s}", "name", name);
 	uint8_t key[HASH_BYTES];
@@ -121,7 +85,7 @@ static char *giveup_name(const char *kind, const json_t *request)
 
 /* ---- the content-addressed text the planner reads ------------------- */
 
-static int research_text_get(void *ud, const char *text_hash, char **ret, size_t *ret_len)
+int research_text_get(void *ud, const char *text_hash, char **ret, size_t *ret_len)
 {
 	struct research *rs = ud;
 	uint8_t h[HASH_BYTES];
@@ -135,156 +99,6 @@ static int research_text_get(void *ud, const char *text_hash, char **ret, size_t
 }
 
 /* ---- a follow-up's parent ------------------------------------------ */
-
-/* Is job parent one that uid may follow up (exists, is a research job of
- * theirs or uid is root, and is done)? -ENOENT for a job uid cannot see,
- * like a missing one; -EINVAL with a sentence in err otherwise. */
-int research_parent_check(struct daemon *d, uid_t uid, int64_t parent, char *err, size_t errlen)
-{
-	struct store_job *j = NULL;
-	int r;
-
-	r = store_job_get(d->store, parent, &j);
-	if (r == 0 && uid != 0 && j->owner != uid)
-		r = -ENOENT;
-	if (r < 0) {
-		if (r == -ENOENT)
-			snprintf(err, errlen, "no job %lld to follow up", (long long)parent);
-		else
-			snprintf(err, errlen, "reading job %lld failed", (long long)parent);
-		store_job_free(j);
-		return r;
-	}
-	if (strcmp(j->kind, "research") != 0)
-		snprintf(err, errlen, "job %lld is a %s job: only a research job can be followed up",
-		    (long long)parent, j->kind);
-	else if (j->state != JOB_DONE)
-		snprintf(err, errlen, "job %lld is %s: only a job that is done can be followed up "
-		    "(wait for it, or research finish %lld)", (long long)parent,
-		    job_state_to_string(j->state), (long long)parent);
-	r = strcmp(j->kind, "research") != 0 || j->state != JOB_DONE ? -EINVAL : 0;
-	store_job_free(j);
-	return r;
-}
-
-/* Passages of one parent source's text, as doc.text cut them (chunk_text
- * is pure, so the same text gives the same passages). */
-static int research_parent_passages(struct research *rs, json_t *so)
-{
-	const char *th;
-	struct chunk *c = NULL;
-	json_t *pass;
-	char *text = NULL;
-	size_t len = 0, n = 0;
-	int r;
-
-	if (json_get_string(so, "text_hash", &th) < 0)
-		return 0;
-	r = research_text_get(rs, th, &text, &len);
-	if (r == -ENOENT)
-		return 0;	/* gone from the store: the planner leaves it out */
-	if (r == 0)
-		r = chunk_text(text, len, NULL, &c, &n);
-	free(text);
-	if (r < 0)
-		return r;
-	pass = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(pass, json_pack("[I, I]", (json_int_t)c[i].start,
-		    (json_int_t)c[i].end));
-	free(c);
-	json_object_set_new(so, "passages", pass);
-	return 0;
-}
-
-/* The parent's web sources the source cache no longer holds fresh
- * ([fetch] cache_ttl): decided once, at the job's first start, so a
- * restart later takes the same ones. */
-static int research_parent_stale(struct research *rs, const json_t *data, json_t **ret)
-{
-	int64_t now = time_now_ms(), ttl = rs->d->config->cache_ttl * 1000;
-	json_t *proposed = json_array(), *so;
-	size_t i;
-	int r;
-
-	json_array_foreach(json_object_get(data, "sources"), i, so) {
-		const char *url;
-		int64_t fetched = 0;
-
-		if (json_get_string(so, "url", &url) < 0 || str_startswith(url, "file:") ||
-		    json_get_int(so, "fetched", &fetched) < 0 || fetched <= 0)
-			continue;
-		if (now - fetched >= ttl)
-			json_array_append_new(proposed, json_string(url));
-	}
-	r = research_decide(rs, "parent-stale", proposed, ret);
-	json_decref(proposed);
-	if (r == 0 && !json_is_array(*ret)) {
-		json_decref(*ret);
-		return -EBADMSG;
-	}
-	return r;
-}
-
-static bool research_url_in(const json_t *list, const char *url)
-{
-	size_t i;
-	json_t *v;
-
-	json_array_foreach(list, i, v)
-		if (json_is_string(v) && strcmp(json_string_value(v), url) == 0)
-			return true;
-	return false;
-}
-
-/* The parent job's report data, immutable once it is done, with the
- * passages of its sources' texts; a stale source loses its text, so the
- * follow-up fetches it again when it finds it. */
-static int research_parent_load(struct research *rs, int64_t parent, json_t **ret)
-{
-	json_t *data = NULL, *so, *stale = NULL;
-	char *body = NULL;
-	size_t i;
-	int r;
-
-	r = store_report_get(rs->d->store, parent, "json", &body);
-	if (r < 0)
-		return r;
-	if (strlen(body) > RESEARCH_MAX_REPORT_DATA) {
-		free(body);
-		return -EFBIG;
-	}
-	data = json_loads(body, 0, NULL);
-	free(body);
-	if (!json_is_object(data)) {
-		json_decref(data);
-		return -EBADMSG;
-	}
-	r = research_parent_stale(rs, data, &stale);
-	if (r < 0) {
-		json_decref(data);
-		return r;
-	}
-	json_array_foreach(json_object_get(data, "sources"), i, so) {
-		const char *url;
-
-		if (json_get_string(so, "url", &url) == 0 && research_url_in(stale, url)) {
-			json_object_del(so, "text_hash");
-			continue;
-		}
-		r = research_parent_passages(rs, so);
-		if (r < 0) {
-			json_decref(stale);
-			json_decref(data);
-			return r;
-		}
-	}
-	json_decref(stale);
-	*ret = data;
-	return 0;
-}
-
-/* ---- running one batch --------------------------------------------- */
 
 static void slot_clear(struct research_slot *s)
 {
@@ -319,7 +133,7 @@ static void research_release(struct research *rs)
 		research_free(rs);
 }
 
-static void research_end(struct research *rs, enum job_state state, const char *msg)
+void research_end(struct research *rs, enum job_state state, const char *msg)
 {
 	struct job_run *run = rs->run;
 
@@ -378,7 +192,7 @@ static void research_timer_cb(uv_timer_t *t)
 	research_advance(rs);
 }
 
-static void research_schedule_cb(struct research *rs, uint64_t ms, uv_timer_cb cb)
+void research_schedule_cb(struct research *rs, uint64_t ms, uv_timer_cb cb)
 {
 	if (!rs->timer_live) {
 		uv_timer_init(rs->d->loop, &rs->timer);
@@ -388,7 +202,7 @@ static void research_schedule_cb(struct research *rs, uint64_t ms, uv_timer_cb c
 	uv_timer_start(&rs->timer, cb, ms, 0);
 }
 
-static void research_schedule(struct research *rs, uint64_t ms)
+void research_schedule(struct research *rs, uint64_t ms)
 {
 	research_schedule_cb(rs, ms, research_timer_cb);
 }
@@ -516,202 +330,9 @@ static void research_place_finish(struct research *rs, bool fresh)
 	rs->finish_requested = false;
 }
 
-/* ---- waiting for a person ------------------------------------------ */
+/* Waiting for a person is in research-wait.c. */
 
-#define RESEARCH_ANSWER_TIMEOUT_S 600	/* default of option "answer_timeout" */
-
-/* The decision a person's input is recorded under: one per wait point. */
-static const char *wait_name(const char *what)
-{
-	return strcmp(what, "answer") == 0 ? "answer:1" : "approval:1";
-}
-
-/* The input decided for what (an answer, a skip, a plan), handed to the
- * planner. false: none yet. */
-static bool research_wait_take(struct research *rs, const char *what)
-{
-	json_t *v = NULL;
-	int r;
-
-	if (research_decided(rs, wait_name(what), &v) < 0)
-		return false;
-	r = strcmp(what, "answer") == 0 ? planner_set_answers(rs->p, v) : planner_set_plan(rs->p, v);
-	json_decref(v);
-	if (r < 0) {
-		/* Checked when it was given; a record that still does not fit
-		 * counts as no input rather than stopping the job. */
-		json_t *skip = json_pack("{s:s}", "skipped", "the recorded input could not be used");
-
-		if (strcmp(what, "answer") == 0)
-			planner_set_answers(rs->p, skip);
-		else
-			planner_set_plan(rs->p, skip);
-		json_decref(skip);
-	}
-	return true;
-}
-
-static void research_wait_resume(struct research *rs)
-{
-	rs->waiting = NULL;
-	job_run_unwait(rs->run);
-	/* From the loop, not from the op handler that gave the input. */
-	research_schedule(rs, 0);
-}
-
-/* Record input under the wait's name (the first input wins: an answer
- * racing the timeout), then go on. */
-static int research_wait_give(struct research *rs, const char *what, const json_t *input)
-{
-	json_t *v = NULL;
-	int r;
-
-	r = research_decide(rs, wait_name(what), input, &v);
-	json_decref(v);
-	if (r < 0)
-		return r;
-	if (rs->waiting && strcmp(rs->waiting, what) == 0)
-		research_wait_resume(rs);
-	return 0;
-}
-
-static void research_deadline_cb(uv_timer_t *t)
-{
-	struct research *rs = t->data;
-	int64_t s = 0;
-	char why[96];
-	json_t *in;
-
-	if (json_get_int(job_run_job(rs->run)->options, "answer_timeout", &s) < 0)
-		s = RESEARCH_ANSWER_TIMEOUT_S;
-	snprintf(why, sizeof(why), "no answer came within %lld s", (long long)s);
-	in = json_pack("{s:s}", "skipped", why);
-	if (research_wait_give(rs, "answer", in) < 0)
-		research_end(rs, JOB_FAILED, "the answer's timeout could not be recorded");
-	json_decref(in);
-}
-
-/* The planner waits for what: take the recorded input, or wait (the job
- * shows "waiting"; an answer has a deadline, decided once so a replay
- * after a restart keeps it). true: the input was there, go on. */
-static bool research_wait(struct research *rs, const char *what)
-{
-	json_t *data, *v = NULL, *proposed;
-	int64_t timeout_s = RESEARCH_ANSWER_TIMEOUT_S, deadline, now = time_now_ms();
-	char msg[200], when[32];
-	int64_t id = job_run_id(rs->run);
-
-	if (research_wait_take(rs, what))
-		return true;
-	/* A finish asked for while (or before) waiting: go on without input,
-	 * and the finish applies at the next barrier. */
-	if (rs->finish_requested || rs->finish_at >= 0) {
-		json_t *in = json_pack("{s:s}", "skipped", "the user asked to finish (research finish)");
-
-		research_decide(rs, wait_name(what), in, &v);
-		json_decref(in);
-		json_decref(v);
-		return research_wait_take(rs, what);
-	}
-	rs->waiting = strcmp(what, "answer") == 0 ? "answer" : "approval";
-	if (strcmp(what, "answer") == 0) {
-		json_t *qs = planner_questions(rs->p);
-
-		snprintf(msg, sizeof(msg), "waiting for answers to %zu clarifying question%s: "
-		    "research answer %lld TEXT..., or --skip", json_array_size(qs),
-		    json_array_size(qs) == 1 ? "" : "s", (long long)id);
-		data = json_pack("{s:o}", "questions", qs);
-		json_get_int(job_run_job(rs->run)->options, "answer_timeout", &timeout_s);
-		proposed = json_integer((json_int_t)(now + timeout_s * 1000));
-		if (research_decide(rs, "deadline:answer:1", proposed, &v) == 0 && json_is_integer(v))
-			deadline = json_integer_value(v);
-		else
-			deadline = now + timeout_s * 1000;
-		json_decref(proposed);
-		json_decref(v);
-		time_format(deadline, when);
-		json_object_set_new(data, "deadline", json_string(when));
-		research_schedule_cb(rs, deadline > now ? (uint64_t)(deadline - now) : 0,
-		    research_deadline_cb);
-	} else {
-		snprintf(msg, sizeof(msg), "waiting for its plan to be approved: research plan %lld, "
-		    "then research approve %lld [--plan FILE]", (long long)id, (long long)id);
-		data = json_pack("{s:o}", "plan", planner_plan(rs->p));
-	}
-	job_run_wait(rs->run, rs->waiting, msg, data);
-	return false;
-}
-
-/* research answer / approve / plan, from ops.c through jobs_input. */
-static int research_input(int64_t job_id, struct job_run *run, const char *op, const json_t *args,
-    json_t **ret, char *err, size_t errlen, void *userdata)
-{
-	struct research *rs = run ? job_run_get_data(run) : NULL;
-	const char *want = strcmp(op, "answer") == 0 ? "answer" : "approval";
-	json_t *in, *v;
-	size_t i;
-	int r;
-
-	(void)job_id;
-	(void)userdata;
-	if (strcmp(op, "plan") == 0) {
-		/* Before planning, what it waits on is its questions. */
-		if (rs && rs->waiting && strcmp(rs->waiting, "answer") == 0) {
-			*ret = json_pack("{s:o, s:s}", "questions", planner_questions(rs->p),
-			    "waiting_for", "answer");
-			return 0;
-		}
-		if (rs == NULL || !planner_has_plan(rs->p)) {
-			snprintf(err, errlen, "the job has no plan to show now (it shows one while it "
-			    "runs or waits, once planning is done)");
-			return -EBUSY;
-		}
-		*ret = json_pack("{s:o}", "plan", planner_plan(rs->p));
-		if (rs->waiting)
-			json_object_set_new(*ret, "waiting_for", json_string(rs->waiting));
-		return 0;
-	}
-	if (rs == NULL || rs->waiting == NULL || strcmp(rs->waiting, want) != 0) {
-		snprintf(err, errlen, "the job is not waiting for %s", strcmp(want, "answer") == 0 ?
-		    "an answer" : "its plan to be approved");
-		return -EBUSY;
-	}
-	if (strcmp(op, "answer") == 0) {
-		const json_t *answers = json_object_get(args, "answers");
-
-		if (json_is_true(json_object_get(args, "skip")) == (answers != NULL)) {
-			snprintf(err, errlen, "give either answers or skip");
-			return -EINVAL;
-		}
-		if (answers) {
-			json_array_foreach(answers, i, v)
-				if (!json_is_string(v) || json_string_length(v) == 0 ||
-				    json_string_length(v) > PLANNER_MAX_ANSWER) {
-					snprintf(err, errlen, "each answer is a text of 1 to %d bytes",
-					    PLANNER_MAX_ANSWER);
-					return -EINVAL;
-				}
-			in = json_pack("{s:O}", "answers", answers);
-		} else
-			in = json_pack("{s:s}", "skipped", "the user skipped the questions (research "
-			    "answer --skip)");
-	} else {
-		const json_t *plan = json_object_get(args, "plan");
-
-		if (plan) {
-			r = planner_plan_check(plan, err, errlen);
-			if (r < 0)
-				return r;
-			in = json_pack("{s:O}", "plan", plan);
-		} else
-			in = json_object();
-	}
-	r = research_wait_give(rs, want, in);
-	json_decref(in);
-	return r;
-}
-
-static void research_advance(struct research *rs)
+void research_advance(struct research *rs)
 {
 	int r;
 
