@@ -449,7 +449,7 @@ static int research_start(struct job_run *run, void *userdata)
 	const struct store_job *job = job_run_job(run);
 	struct research *rs = xcalloc(1, sizeof(*rs));
 	struct planner_env env = { .text_get = research_text_get, .ud = rs };
-	json_t *opts = json_deep_copy(job->options ? job->options : json_object());
+	json_t *opts = job->options ? json_deep_copy(job->options) : json_object();
 	json_t *v = NULL, *proposed;
 	int64_t ctx = d->llm ? llm_pool_context(d->llm) : 0;
 	int64_t parent;
