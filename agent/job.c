@@ -355,37 +355,40 @@ const char *jobs_waiting_for(struct jobs *j, const char *kind)
 	return why ? why : "waiting for what its kind needs";
 }
 
-int jobs_recover(struct jobs *j)
+/* Every job in state from goes back to the queue with message. */
+static int jobs_requeue(struct jobs *j, enum job_state from, const char *message)
 {
 	int64_t ids[256];
 	size_t n;
 	int r;
 
-	/* A job that waited for input when the daemon stopped replays to the
-	 * same point and waits again. */
 	do {
-		r = store_job_ids(j->d->store, JOB_WAITING, NULL, ids, sizeof(ids) / sizeof(ids[0]), &n);
+		r = store_job_ids(j->d->store, from, NULL, ids, sizeof(ids) / sizeof(ids[0]), &n);
 		if (r < 0)
 			return r;
 		for (size_t i = 0; i < n; i++) {
-			r = jobs_set_state(j, ids[i], JOB_WAITING, JOB_QUEUED,
-			    "the daemon stopped while it waited for input; it replays and waits again", NULL);
-			if (r < 0)
-				return r;
-		}
-	} while (n == sizeof(ids) / sizeof(ids[0]));
-	do {
-		r = store_job_ids(j->d->store, JOB_RUNNING, NULL, ids, sizeof(ids) / sizeof(ids[0]), &n);
-		if (r < 0)
-			return r;
-		for (size_t i = 0; i < n; i++) {
-			r = jobs_set_state(j, ids[i], JOB_RUNNING, JOB_QUEUED,
-			    "the daemon stopped while it ran; resuming: finished effects replay", NULL);
+			r = jobs_set_state(j, ids[i], from, JOB_QUEUED, message, NULL);
 			if (r < 0)
 				return r;
 			log_info("job %lld: resuming after restart", (long long)ids[i]);
 		}
 	} while (n == sizeof(ids) / sizeof(ids[0]));
+	return 0;
+}
+
+int jobs_recover(struct jobs *j)
+{
+	int r;
+
+	/* A job that waited for input when the daemon stopped replays to the
+	 * same point and waits again. */
+	r = jobs_requeue(j, JOB_WAITING,
+	    "the daemon stopped while it waited for input; it replays and waits again");
+	if (r == 0)
+		r = jobs_requeue(j, JOB_RUNNING,
+		    "the daemon stopped while it ran; resuming: finished effects replay");
+	if (r < 0)
+		return r;
 	jobs_schedule(j);
 	return 0;
 }

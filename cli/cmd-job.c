@@ -223,17 +223,15 @@ done:
 	return r;
 }
 
-int cli_cmd_submit(struct cli *cli, int argc, char **argv)
+/* Send a submit request; print the new job's id (or the reply with
+ * --json) and, with --wait, watch the job to its end. */
+static int cli_submit_send(struct cli *cli, json_t *req, bool wait)
 {
-	_cleanup_json_ json_t *req = NULL, *reply = NULL;
+	_cleanup_json_ json_t *reply = NULL;
 	json_t *job = NULL;
-	bool wait = false;
 	int64_t id;
 	int r;
 
-	r = cli_parse_submit(cli, argc, argv, 0, &wait, &req);
-	if (r != EXIT_OK)
-		return r;
 	/* With --wait and --json, the reply and the events are one stream. */
 	cli->json_lines = cli->json && wait;
 	r = cli_call(cli, req, &reply);
@@ -252,14 +250,26 @@ int cli_cmd_submit(struct cli *cli, int argc, char **argv)
 	return cli_watch(cli, id, -1, true);
 }
 
+int cli_cmd_submit(struct cli *cli, int argc, char **argv)
+{
+	_cleanup_json_ json_t *req = NULL;
+	bool wait = false;
+	int r;
+
+	r = cli_parse_submit(cli, argc, argv, 0, &wait, &req);
+	if (r != EXIT_OK)
+		return r;
+	return cli_submit_send(cli, req, wait);
+}
+
 /* "research followup ID QUESTION...": a submit whose options name the
  * parent job; the daemon checks it is a done job of this user. */
 int cli_cmd_followup(struct cli *cli, int argc, char **argv)
 {
-	_cleanup_json_ json_t *req = NULL, *reply = NULL;
-	json_t *job = NULL, *options;
+	_cleanup_json_ json_t *req = NULL;
+	json_t *options;
 	bool wait = false;
-	int64_t parent, id;
+	int64_t parent;
 	int r;
 
 	r = cli_parse_submit(cli, argc, argv, 1, &wait, &req);
@@ -274,20 +284,7 @@ int cli_cmd_followup(struct cli *cli, int argc, char **argv)
 		json_object_set_new(req, "options", options);
 	}
 	json_object_set_new(options, "parent", json_integer(parent));
-	cli->json_lines = cli->json && wait;
-	r = cli_call(cli, req, &reply);
-	if (r != EXIT_OK)
-		return r;
-	if (json_get_object(reply, "job", &job) < 0 || (id = cli_job_int(job, "id")) <= 0)
-		return cli_malformed(cli);
-	if (cli->json)
-		cli_print_json(cli, reply);
-	else
-		printf("%lld\n", (long long)id);
-	if (!wait)
-		return EXIT_OK;
-	fflush(stdout);
-	return cli_watch(cli, id, -1, true);
+	return cli_submit_send(cli, req, wait);
 }
 
 /* "research QUESTION...": submit, then watch on the same connection. */

@@ -203,6 +203,20 @@ static void apply_fetch(struct planner *p, int si, int r, const json_t *res)
 	s->state = PLS_FETCHED;
 }
 
+void pl_source_set_text(struct pl_source *s, char *text, size_t len)
+{
+	if (len > PL_MAX_TEXT) {
+		/* Cut on a character boundary: text cut inside a UTF-8
+		 * sequence is not valid, and no quote would be found in it. */
+		len = PL_MAX_TEXT;
+		while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
+			len--;
+		s->cut = true;
+	}
+	s->text = text;
+	s->len = len;
+}
+
 static void apply_text(struct planner *p, int si, int r, const json_t *res)
 {
 	struct pl_source *s = &p->s[si];
@@ -224,16 +238,7 @@ static void apply_text(struct planner *p, int si, int r, const json_t *res)
 		source_fail(s, "its extracted text is missing");
 		return;
 	}
-	if (len > PL_MAX_TEXT) {
-		/* Cut on a character boundary: text cut inside a UTF-8
-		 * sequence is not valid, and no quote would be found in it. */
-		len = PL_MAX_TEXT;
-		while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
-			len--;
-		s->cut = true;
-	}
-	s->text = text;
-	s->len = len;
+	pl_source_set_text(s, text, len);
 	s->text_hash = xstrdup(th);
 	if (json_get_string(res, "title", &title) == 0 && title[0]) {
 		free(s->title);

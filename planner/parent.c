@@ -56,15 +56,8 @@ static int seed_source(struct planner *p, const json_t *so)
 	    .snippet = xstrdup(""), .hash = xstrdup(snap ? snap : th), .text_hash = xstrdup(th),
 	    .local = str_startswith(url, "file://"), .state = PLS_TEXT, .fetched = fetched,
 	    .from_parent = true };
-	if (len > PL_MAX_TEXT) {
-		/* As apply_text cuts it: the parent read the same first part. */
-		len = PL_MAX_TEXT;
-		while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
-			len--;
-		s->cut = true;
-	}
-	s->text = text;
-	s->len = len;
+	/* Cut as the parent's was: it read the same first part. */
+	pl_source_set_text(s, text, len);
 	s->pass = xcalloc(json_array_size(pass) + 1, sizeof(*s->pass));
 	json_array_foreach(pass, i, v) {
 		json_int_t a = json_integer_value(json_array_get(v, 0));

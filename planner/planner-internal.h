@@ -257,6 +257,9 @@ bool pl_add_query(struct planner *p, const char *text, int question);
 void pl_add_plan(struct planner *p, const json_t *list, bool gap);
 size_t pl_verified_count(const struct planner *p);
 
+/* fold.c: a source's text (taken), cut at PL_MAX_TEXT on a character
+ * boundary */
+void pl_source_set_text(struct pl_source *s, char *text, size_t len);
 /* fold.c: the answers of the steps (NULL: the model gave none) */
 void pl_apply_plan(struct planner *p, const json_t *v);
 void pl_apply_reflect(struct planner *p, const json_t *v);
